@@ -1,0 +1,1 @@
+"""reactor: the runtime that serves streaming models."""

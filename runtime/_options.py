@@ -1,0 +1,25 @@
+"""The server's settings, as the `reactor run` command line parses them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How `reactor run` serves a model over the network (see DESIGN §5)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    codec: Literal["vp8", "h264"] = "vp8"
+    bitrate: int | None = None
+    """Target video bitrate in bits per second; None keeps the encoder's default."""
+    fps: float | None = None
+    """Overrides the model's own `fps` (fixed rate); None lets the model set or adapt it."""
+    ice_hosts: tuple[str, ...] = ()
+    """Limit ICE host candidates to these addresses (e.g. 127.0.0.1 for loopback)."""
+    stun: tuple[str, ...] = ()
+    turn: tuple[str, ...] = field(default_factory=tuple)
+    ping_timeout: float = 20.0
+    """Seconds without a client ping before its session is dropped."""
