@@ -1,0 +1,280 @@
+"""Runs a pipeline's `inference()` generator on its own thread and hands its frames on.
+
+GPU calls and slow steps never block the event loop. Frames go into a bounded buffer: when it
+is full the generator waits (backpressure), so nothing is ever dropped. Pending state updates
+and event calls run on this thread between two yields, all at once, so one step of the model
+sees one consistent state. When the generator returns it starts again with the state kept;
+when it raises, the error is logged with its traceback, reported, and the generator restarted
+up to `max_restarts` times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import math
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from reactor._model import ReactorPipeline
+from reactor._output import TrackSpec, split_output
+
+log = logging.getLogger("reactor.driver")
+
+
+@dataclass(frozen=True)
+class Produced:
+    """One yield of the model: its frames per track, when it came and how long it took."""
+
+    tracks: dict[str, np.ndarray]
+    frames: int
+    """Video frames in this yield (the batch size); 0 for an audio-only yield."""
+    produced: float
+    step_time: float
+    run: int
+    """Which run of the generator made it (0, then 1 after the first restart, ...)."""
+
+
+@dataclass(frozen=True)
+class ModelFailure:
+    """The generator raised: what to tell the client, and whether the session must end."""
+
+    message: str
+    traceback: str
+    restarts_left: int
+    fatal: bool
+
+
+class _EmptyRunError(RuntimeError):
+    pass
+
+
+class Driver:
+    """Drives one pipeline instance's generator on a worker thread for one session."""
+
+    def __init__(
+        self,
+        model: ReactorPipeline,
+        tracks: tuple[TrackSpec, ...],
+        deliver: Callable[[Produced | ModelFailure | None], None],
+        *,
+        max_restarts: int = 3,
+        queue_frames: int = 8,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`deliver` is called on the worker thread with each item (None once, when finished)."""
+        if queue_frames < 1:
+            raise ValueError("queue_frames must be at least 1")
+        self._model = model
+        self._tracks = tracks
+        self._deliver = deliver
+        self._max_restarts = max_restarts
+        self._capacity = queue_frames
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._queued = 0
+        self._stopping = False
+        self._pending: deque[Callable[[], None]] = deque()
+        self._pending_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._playout_rate: float | None = None
+        self._step_time: float | None = None
+        """Smoothed seconds of model time per frame."""
+        self.restarts = 0
+        self.steps = 0
+
+    # -- called from the session's side ---------------------------------------------------
+
+    def start(self) -> None:
+        """Start the worker thread."""
+        self._thread = threading.Thread(
+            target=self._main, name=f"reactor-driver-{type(self._model).__name__}", daemon=True
+        )
+        self._thread.start()
+
+    def between_steps(self, action: Callable[[], None]) -> None:
+        """Run `action` on the worker thread before the generator's next step."""
+        with self._pending_lock:
+            self._pending.append(action)
+
+    def release(self, frames: int) -> None:
+        """The consumer has played out `frames` frames: make room for more."""
+        with self._cond:
+            self._queued = max(0, self._queued - frames)
+            self._cond.notify_all()
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Stop the generator and join the thread; False if a model step outlived `timeout`."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def queued_frames(self) -> int:
+        with self._cond:
+            return self._queued
+
+    # -- the worker thread -----------------------------------------------------------------
+
+    def _apply_pending(self) -> None:
+        with self._pending_lock:
+            actions = list(self._pending)
+            self._pending.clear()
+        for action in actions:
+            action()
+
+    def set_playout_rate(self, fps: float) -> None:
+        """The pacer's current rate; lets the generator start a step just in time."""
+        with self._cond:
+            self._playout_rate = fps
+
+    def _lead_frames(self) -> int:
+        """Frames worth keeping queued: enough to cover the next step, and no more.
+
+        Fewer queued frames means a state update reaches the screen sooner; enough of them
+        means playout never runs dry while the model works on its next step.
+        """
+        if self._playout_rate is None or self._step_time is None:
+            return self._capacity
+        return max(1, min(self._capacity, math.ceil(self._step_time * self._playout_rate) + 1))
+
+    def _wait_for_room(self, frames: int) -> bool:
+        """Block while the buffer is full; an oversize batch waits for an empty buffer."""
+        with self._cond:
+            while (
+                not self._stopping and self._queued > 0 and self._queued + frames > self._capacity
+            ):
+                self._cond.wait()
+            if self._stopping:
+                return False
+            self._queued += max(frames, 1)
+            return True
+
+    def _wait_for_lead(self) -> bool:
+        """Before the next step: wait until the queue is down to what that step needs."""
+        with self._cond:
+            while not self._stopping and self._queued > self._lead_frames():
+                self._cond.wait()
+            return not self._stopping
+
+    def _emit(self, value: Any, started: float, run: int) -> bool:
+        tracks = split_output(self._tracks, value)
+        if not tracks:
+            return True
+        video = [a.shape[0] for t, a in tracks.items() if a.ndim == 4]
+        frames = max(video) if video else 0
+        now = self._clock()
+        item = Produced(tracks, frames, now, now - started, run)
+        step = item.step_time / max(frames, 1)
+        with self._cond:
+            self._step_time = (
+                step if self._step_time is None else 0.7 * self._step_time + 0.3 * step
+            )
+        if not self._wait_for_room(frames):
+            return False
+        self._deliver(item)
+        return self._wait_for_lead()
+
+    def _run_sync(self, run: int) -> int:
+        gen = self._model.inference()
+        if not inspect.isgenerator(gen):
+            raise TypeError(
+                f"{type(self._model).__name__}.inference() must be a generator (use yield), "
+                f"got {type(gen).__name__}"
+            )
+        yielded = 0
+        try:
+            while not self._stopping:
+                self._apply_pending()
+                started = self._clock()
+                try:
+                    value = next(gen)
+                except StopIteration:
+                    return yielded
+                self.steps += 1
+                if value is None:
+                    continue
+                yielded += 1
+                if not self._emit(value, started, run):
+                    return yielded
+            return yielded
+        finally:
+            gen.close()
+
+    def _run_async(self, run: int) -> int:
+        async def drive() -> int:
+            agen = self._model.inference()
+            yielded = 0
+            try:
+                while not self._stopping:
+                    self._apply_pending()
+                    started = self._clock()
+                    try:
+                        value = await agen.__anext__()
+                    except StopAsyncIteration:
+                        return yielded
+                    self.steps += 1
+                    if value is None:
+                        continue
+                    yielded += 1
+                    if not self._emit(value, started, run):
+                        return yielded
+                return yielded
+            finally:
+                await agen.aclose()
+
+        return asyncio.run(drive())
+
+    def _main(self) -> None:
+        is_async = inspect.isasyncgenfunction(self._model.inference)
+        run = 0
+        try:
+            while not self._stopping:
+                try:
+                    yielded = self._run_async(run) if is_async else self._run_sync(run)
+                    if yielded == 0 and not self._stopping:
+                        raise _EmptyRunError(
+                            "inference() returned without yielding a frame; it must yield "
+                            "at least one frame per run"
+                        )
+                except Exception as exc:
+                    if self._stopping:
+                        break
+                    if not self._report(exc):
+                        return
+                run += 1
+        finally:
+            self._deliver(None)
+
+    def _report(self, exc: BaseException) -> bool:
+        """Log and report a model failure; True when the generator may start again."""
+        restarts_left = self._max_restarts - self.restarts
+        fatal = restarts_left <= 0
+        name = type(self._model).__name__
+        text = "".join(traceback.format_exception(exc))
+        if isinstance(exc, _EmptyRunError):
+            message = f"{name}.{exc}"
+        else:
+            message = f"{name}.inference() raised {type(exc).__name__}: {exc}"
+        log.error(
+            "%s (%s)\n%s",
+            message,
+            "session ends" if fatal else f"restarting, {restarts_left - 1} restarts left",
+            text,
+        )
+        self._deliver(ModelFailure(message, text, max(restarts_left - 1, 0), fatal))
+        if fatal:
+            return False
+        self.restarts += 1
+        return True

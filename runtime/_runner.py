@@ -1,0 +1,426 @@
+"""`Runner`: one model instance serving one client session at a time, without any network.
+
+The server and headless mode both drive it: `start_session(send)`, iterate `frames()` for paced
+frames, pass client commands to `command()`, `stop_session()`. For a `ReactorPipeline` it runs
+the generator through the `Driver`; for a `ReactorModel` it runs `run()` as a task and takes
+frames from `emit()`. Model errors go to the client through `send` as runtime-scope errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from reactor._driver import Driver, ModelFailure, Produced
+from reactor._model import ReactorModel, ReactorPipeline
+from reactor._output import TrackSpec, split_output, tracks_for_model
+from reactor._pacer import PacerState, pace, start
+from reactor._schema import build_schema
+from reactor._state import Rejection, check_update
+
+__all__ = ["PacedFrame", "Runner", "TrackSpec", "error_envelope"]
+
+log = logging.getLogger("reactor.runner")
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class PacedFrame:
+    """One frame of one track, released at its due time, with its presentation time."""
+
+    track: str
+    kind: Literal["video", "audio"]
+    data: np.ndarray
+    pts: int
+    index: int
+    due: float
+    produced: float
+
+
+@dataclass(frozen=True)
+class _End:
+    failure: ModelFailure | None = None
+
+
+def error_envelope(message: str, *, source: str = "model", **extra: Any) -> dict[str, Any]:
+    """A runtime-scope error message for the client."""
+    return {
+        "scope": "runtime",
+        "data": {"type": "error", "data": {"source": source, "message": message, **extra}},
+    }
+
+
+class _Session:
+    """What belongs to one client session; a late callback from an old session finds it closed."""
+
+    def __init__(self, send: Send, loop: asyncio.AbstractEventLoop) -> None:
+        self.send = send
+        self.loop = loop
+        self.items: asyncio.Queue[Produced | _End] = asyncio.Queue()
+        self.open = True
+        self.driver: Driver | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.queued = 0
+        self.room = asyncio.Condition()
+        self.last_event: dict[str, dict[str, Any]] = {}
+        self.failure: ModelFailure | None = None
+        self.emitted = 0
+        self.step_started = 0.0
+
+
+class Runner:
+    """Runs one model for one client at a time and paces what it produces."""
+
+    def __init__(
+        self,
+        model: ReactorPipeline | ReactorModel,
+        *,
+        fps: float | None = None,
+        max_restarts: int = 3,
+        queue_frames: int = 8,
+        realtime: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """`fps` overrides the model's own; `realtime=False` releases frames as soon as made."""
+        if not isinstance(model, ReactorPipeline | ReactorModel):
+            raise TypeError(
+                f"Runner takes a ReactorPipeline or ReactorModel, got {type(model).__name__}"
+            )
+        self.model = model
+        self.fps = fps if fps is not None else type(model).fps
+        self.max_restarts = max_restarts
+        self.queue_frames = queue_frames
+        self.realtime = realtime
+        self._clock = clock
+        tracks = tracks_for_model(type(model))
+        self.tracks: list[TrackSpec] = list(tracks)
+        self.schema: dict[str, Any] = build_schema(type(model), tracks)
+        self._session: _Session | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+        self.pacer: PacerState = start(self.fps)
+
+    @property
+    def active(self) -> bool:
+        """True while a session is running."""
+        return self._session is not None and self._session.open
+
+    @property
+    def failure(self) -> ModelFailure | None:
+        """The failure that ended the last session, if one did."""
+        return self._session.failure if self._session is not None else None
+
+    # -- sessions ---------------------------------------------------------------------------
+
+    async def start_session(self, send: Send) -> None:
+        """Reset the state to its defaults, run @connected hooks, start producing frames."""
+        if self.active:
+            raise RuntimeError("a session is already running; stop it before starting another")
+        session = _Session(send, asyncio.get_running_loop())
+        self._session = session
+        self.pacer = start(self.fps)
+        model = self.model
+        state_cls = type(model).state_class()
+        if state_cls is not None:
+            model.state = state_cls()
+
+        async def send_from_model(envelope: dict[str, Any]) -> None:
+            if session.open:
+                await session.send(envelope)
+
+        model._send_fn = send_from_model
+        for hook in type(model)._on_connected:
+            await self._call_hook(hook, session)
+        if isinstance(model, ReactorPipeline):
+            session.driver = Driver(
+                model,
+                tuple(self.tracks),
+                lambda item: self._from_driver(session, item),
+                max_restarts=self.max_restarts,
+                queue_frames=self.queue_frames,
+                clock=self._clock,
+            )
+            session.driver.start()
+        else:
+            model._emit_fn = lambda output: self._emit(session, output)
+            model.connected.set()
+            session.task = asyncio.create_task(self._run_model(session))
+
+    async def stop_session(self) -> None:
+        """Stop producing, run @disconnected hooks; safe to call twice."""
+        session = self._session
+        if session is None or not session.open:
+            return
+        session.open = False
+        model = self.model
+        if session.driver is not None:
+            stopped = await asyncio.to_thread(session.driver.stop)
+            if not stopped:
+                log.warning("the model's step did not finish within 10 s of the session ending")
+        if session.task is not None:
+            session.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await session.task
+        if isinstance(model, ReactorModel):
+            model.connected.clear()
+            model._emit_fn = None
+        async with session.room:
+            session.room.notify_all()
+        for hook in type(model)._on_disconnected:
+            await self._call_hook(hook, session, report=False)
+        model._send_fn = None
+        session.items.put_nowait(_End(session.failure))
+        if self._sending:
+            await asyncio.wait(set(self._sending), timeout=5)
+
+    async def _call_hook(self, name: str, session: _Session, *, report: bool = True) -> None:
+        try:
+            result = getattr(self.model, name)()
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:
+            log.exception("@%s hook %s() raised", "connected" if report else "disconnected", name)
+            if report:
+                await self._send_error(session, f"{name}() raised {type(exc).__name__}: {exc}")
+
+    async def _send_error(self, session: _Session, message: str, **extra: Any) -> None:
+        if not session.open:
+            return
+        try:
+            await session.send(error_envelope(message, **extra))
+        except Exception:
+            log.exception("could not send an error to the client")
+
+    def _send_soon(self, session: _Session, message: str, **extra: Any) -> None:
+        task = asyncio.ensure_future(self._send_error(session, message, **extra))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    # -- frames ---------------------------------------------------------------------------
+
+    def _from_driver(self, session: _Session, item: Produced | ModelFailure | None) -> None:
+        """Called on the driver's thread; hands the item to the event loop."""
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is listening
+            session.loop.call_soon_threadsafe(self._on_item, session, item)
+
+    def _on_item(self, session: _Session, item: Produced | ModelFailure | None) -> None:
+        if item is None:
+            session.items.put_nowait(_End(session.failure))
+        elif isinstance(item, ModelFailure):
+            self._failed(session, item)
+        else:
+            session.items.put_nowait(item)
+
+    def _failed(self, session: _Session, failure: ModelFailure) -> None:
+        extra: dict[str, Any] = {"restarts_left": failure.restarts_left}
+        if failure.fatal:
+            extra["fatal"] = True
+            session.failure = failure
+        self._send_soon(session, failure.message, **extra)
+        if failure.fatal:
+            session.items.put_nowait(_End(failure))
+
+    async def frames(self) -> AsyncIterator[PacedFrame]:
+        """The session's frames in order, each released at its due time; ends with the session."""
+        session = self._session
+        if session is None:
+            raise RuntimeError("frames() needs a session; call start_session() first")
+        indices = {t.name: 0 for t in self.tracks}
+        audio_samples = {t.name: 0 for t in self.tracks if t.kind == "audio"}
+        audio_due: float | None = None
+        while True:
+            item = await session.items.get()
+            if isinstance(item, _End):
+                return
+            now = self._clock()
+            n = item.frames
+            slots = ()
+            if n:
+                self.pacer, slots = pace(self.pacer, now=now, frames=n, step_time=item.step_time)
+                if session.driver is not None and self.pacer.rate is not None:
+                    session.driver.set_playout_rate(self.pacer.rate)
+            for i in range(max(n, 1)):
+                if n:
+                    due, pts = slots[i].due, slots[i].pts
+                else:
+                    due = max(now, audio_due if audio_due is not None else now)
+                    pts = 0
+                if self.realtime:
+                    delay = due - self._clock()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                for track, data in item.tracks.items():
+                    kind = "video" if data.ndim == 4 else "audio"
+                    if kind == "video":
+                        if i >= data.shape[0]:
+                            continue
+                        frame = PacedFrame(
+                            track, "video", data[i], pts, indices[track], due, item.produced
+                        )
+                    else:
+                        if i != 0:
+                            continue
+                        spec = next(t for t in self.tracks if t.name == track)
+                        frame = PacedFrame(
+                            track,
+                            "audio",
+                            data,
+                            audio_samples[track],
+                            indices[track],
+                            due,
+                            item.produced,
+                        )
+                        audio_samples[track] += data.shape[1]
+                        if not n:
+                            audio_due = due + data.shape[1] / (spec.sample_rate or 48000)
+                    indices[track] += 1
+                    yield frame
+                await self._release(session, 1)
+
+    async def _release(self, session: _Session, frames: int) -> None:
+        if session.driver is not None:
+            session.driver.release(frames)
+        else:
+            async with session.room:
+                session.queued = max(0, session.queued - frames)
+                session.room.notify_all()
+
+    # -- ReactorModel -----------------------------------------------------------------------
+
+    async def _emit(self, session: _Session, output: Any) -> None:
+        started = session.step_started
+        tracks = split_output(tuple(self.tracks), output)
+        if not tracks:
+            return
+        video = [a.shape[0] for a in tracks.values() if a.ndim == 4]
+        frames = max(video) if video else 0
+        now = self._clock()
+        item = Produced(tracks, frames, now, now - started, 0)
+        async with session.room:
+            while (
+                session.open
+                and session.queued > 0
+                and session.queued + max(frames, 1) > self.queue_frames
+            ):
+                await session.room.wait()
+            if not session.open:
+                raise asyncio.CancelledError
+            session.queued += max(frames, 1)
+        session.items.put_nowait(item)
+        session.emitted += 1
+        session.step_started = self._clock()
+
+    async def _run_model(self, session: _Session) -> None:
+        model = self.model
+        assert isinstance(model, ReactorModel)
+        restarts = 0
+        while session.open:
+            session.emitted = 0
+            session.step_started = self._clock()
+            try:
+                await model.run()
+                if session.emitted == 0 and session.open:
+                    raise RuntimeError("run() returned without emitting a frame")
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if not session.open:
+                    return
+                text = "".join(traceback.format_exception(exc))
+                left = self.max_restarts - restarts
+                fatal = left <= 0
+                message = f"{type(model).__name__}.run() raised {type(exc).__name__}: {exc}"
+                log.error("%s\n%s", message, text)
+                self._failed(session, ModelFailure(message, text, max(left - 1, 0), fatal))
+                if fatal:
+                    return
+                restarts += 1
+
+    # -- commands ---------------------------------------------------------------------------
+
+    async def command(self, name: str, data: dict[str, Any]) -> list[Rejection]:
+        """Apply a `set_<field>` or `@event` command; returns the rejections ([] = accepted).
+
+        For a pipeline, accepted updates are applied on the generator's thread before its next
+        step, all pending ones together; for a ReactorModel, at once.
+        """
+        model = self.model
+        session = self._session if self.active else None
+        driver = session.driver if session is not None else None
+        if name.startswith("set_"):
+            state_cls = type(model).state_class()
+            if state_cls is None:
+                return [Rejection(name, None, data, "unknown command; this model has no state")]
+            values, rejections = check_update(state_cls, name, data)
+            if rejections:
+                return rejections
+
+            def apply() -> None:
+                for key, value in values.items():
+                    setattr(model.state, key, value)
+
+            if driver is not None:
+                driver.between_steps(apply)
+            else:
+                apply()
+            return []
+        spec = type(model).events().get(name)
+        if spec is None:
+            known = [f.command for f in (type(model).state_class() or _NoState).public_fields()]
+            known += list(type(model).events())
+            return [Rejection(name, None, data, f"unknown command; known commands: {known}")]
+        kwargs, rejections = spec.check(data)
+        if rejections:
+            return rejections
+        if session is not None and spec.dedupe:
+            if session.last_event.get(name) == kwargs:
+                return []
+            session.last_event[name] = kwargs
+        handler = getattr(model, spec.method)
+        if driver is not None and session is not None:
+            loop = session.loop
+
+            def call() -> None:
+                try:
+                    result = handler(**kwargs)
+                    if inspect.isawaitable(result):
+                        asyncio.run_coroutine_threadsafe(_awaited(result), loop).result()
+                except Exception as exc:
+                    log.exception("@event %s raised", name)
+                    with contextlib.suppress(RuntimeError):
+                        loop.call_soon_threadsafe(
+                            self._send_soon,
+                            session,
+                            f"{name} raised {type(exc).__name__}: {exc}",
+                        )
+
+            driver.between_steps(call)
+            return []
+        try:
+            result = handler(**kwargs)
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:
+            log.exception("@event %s raised", name)
+            if session is not None:
+                await self._send_error(session, f"{name} raised {type(exc).__name__}: {exc}")
+        return []
+
+
+class _NoState:
+    @staticmethod
+    def public_fields() -> list[Any]:
+        return []
+
+
+async def _awaited(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
