@@ -255,7 +255,12 @@ class Driver:
                         return
                 run += 1
         finally:
-            self._deliver(None)
+            # Updates accepted before the stop still land, so the state the session ends with
+            # is the one the client was told it has.
+            try:
+                self._apply_pending()
+            finally:
+                self._deliver(None)
 
     def _report(self, exc: BaseException) -> bool:
         """Log and report a model failure; True when the generator may start again."""

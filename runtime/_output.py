@@ -114,7 +114,8 @@ def video_batch(track: str, value: Any) -> np.ndarray:
         )
     if array.ndim == 3:
         array = array[np.newaxis]
-    return np.ascontiguousarray(array)
+    # A copy: models often reuse one buffer for every frame, and a queued frame must not change.
+    return np.array(array, order="C", copy=True)
 
 
 def audio_chunk(track: str, value: Any) -> np.ndarray:
@@ -130,7 +131,7 @@ def audio_chunk(track: str, value: Any) -> np.ndarray:
             f"track '{track}': expected int16 audio of shape (channels, samples), "
             f"got {_describe(array)}"
         )
-    return np.ascontiguousarray(array)
+    return np.array(array, order="C", copy=True)
 
 
 def split_output(tracks: tuple[TrackSpec, ...], value: Any) -> dict[str, np.ndarray]:

@@ -75,6 +75,10 @@ class _Session:
         self.failure: ModelFailure | None = None
         self.emitted = 0
         self.step_started = 0.0
+        self.indices: dict[str, int] = {}
+        self.audio_samples: dict[str, int] = {}
+        self.audio_due: float | None = None
+        self.last_send: asyncio.Future[None] | None = None
 
 
 class Runner:
@@ -125,6 +129,8 @@ class Runner:
         if self.active:
             raise RuntimeError("a session is already running; stop it before starting another")
         session = _Session(send, asyncio.get_running_loop())
+        session.indices = {t.name: 0 for t in self.tracks}
+        session.audio_samples = {t.name: 0 for t in self.tracks if t.kind == "audio"}
         self._session = session
         self.pacer = start(self.fps)
         model = self.model
@@ -137,6 +143,9 @@ class Runner:
                 await session.send(envelope)
 
         model._send_fn = send_from_model
+        if isinstance(model, ReactorModel):
+            model._emit_fn = lambda output: self._emit(session, output)
+            model.connected.set()
         for hook in type(model)._on_connected:
             await self._call_hook(hook, session)
         if isinstance(model, ReactorPipeline):
@@ -150,8 +159,6 @@ class Runner:
             )
             session.driver.start()
         else:
-            model._emit_fn = lambda output: self._emit(session, output)
-            model.connected.set()
             session.task = asyncio.create_task(self._run_model(session))
 
     async def stop_session(self) -> None:
@@ -192,15 +199,32 @@ class Runner:
                 await self._send_error(session, f"{name}() raised {type(exc).__name__}: {exc}")
 
     async def _send_error(self, session: _Session, message: str, **extra: Any) -> None:
-        if not session.open:
-            return
+        """Send an error now (from the event loop, while the session is open)."""
+        if session.open:
+            await self._deliver_error(session, error_envelope(message, **extra))
+
+    @staticmethod
+    async def _deliver_error(session: _Session, envelope: dict[str, Any]) -> None:
         try:
-            await session.send(error_envelope(message, **extra))
+            await session.send(envelope)
         except Exception:
             log.exception("could not send an error to the client")
 
     def _send_soon(self, session: _Session, message: str, **extra: Any) -> None:
-        task = asyncio.ensure_future(self._send_error(session, message, **extra))
+        """Queue an error for the client; errors go out in the order they happened."""
+        if not session.open:
+            return
+        envelope = error_envelope(message, **extra)
+        previous = session.last_send
+
+        async def deliver() -> None:
+            if previous is not None:
+                with contextlib.suppress(Exception):
+                    await previous
+            await self._deliver_error(session, envelope)
+
+        task = asyncio.ensure_future(deliver())
+        session.last_send = task
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
@@ -233,9 +257,8 @@ class Runner:
         session = self._session
         if session is None:
             raise RuntimeError("frames() needs a session; call start_session() first")
-        indices = {t.name: 0 for t in self.tracks}
-        audio_samples = {t.name: 0 for t in self.tracks if t.kind == "audio"}
-        audio_due: float | None = None
+        indices = session.indices
+        audio_samples = session.audio_samples
         while True:
             item = await session.items.get()
             if isinstance(item, _End):
@@ -251,7 +274,7 @@ class Runner:
                 if n:
                     due, pts = slots[i].due, slots[i].pts
                 else:
-                    due = max(now, audio_due if audio_due is not None else now)
+                    due = max(now, session.audio_due if session.audio_due is not None else now)
                     pts = 0
                 if self.realtime:
                     delay = due - self._clock()
@@ -280,7 +303,7 @@ class Runner:
                         )
                         audio_samples[track] += data.shape[1]
                         if not n:
-                            audio_due = due + data.shape[1] / (spec.sample_rate or 48000)
+                            session.audio_due = due + data.shape[1] / (spec.sample_rate or 48000)
                     indices[track] += 1
                     yield frame
                 await self._release(session, 1)
