@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from aiohttp import web
 from reactor import _protocol
@@ -126,7 +126,6 @@ class ReactorServer:
         app.router.add_put(base + "/sdp_params", self._post_sdp)
         app.router.add_get(base + "/sdp_params", self._get_sdp)
         app.router.add_post(base + "/ice_candidates", self._ice_candidates)
-        app.router.add_route("OPTIONS", "/{tail:.*}", self._preflight)
         app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
         return app
@@ -153,7 +152,10 @@ class ReactorServer:
     @web.middleware
     async def _cors(self, request: web.Request, handler: Any) -> web.StreamResponse:
         try:
-            response = await handler(request)
+            if request.method == "OPTIONS":
+                response = self._preflight(request)
+            else:
+                response = await handler(request)
         except web.HTTPException as exc:
             response = exc
         origin = request.headers.get("Origin")
@@ -173,7 +175,7 @@ class ReactorServer:
                 raise
             return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.text or exc.reason)
 
-    async def _preflight(self, request: web.Request) -> web.Response:
+    def _preflight(self, request: web.Request) -> web.Response:
         """CORS preflight: the published client sends Authorization, Content-Type and
         Reactor-* headers from another origin."""
         asked = request.headers.get("Access-Control-Request-Headers", "")
@@ -633,16 +635,29 @@ async def run_server(
 
 
 def serve(manifest: Manifest, options: ServeOptions) -> None:
-    """`reactor run`: load the manifest's model and serve it until SIGINT/SIGTERM."""
+    """`reactor run`: load the manifest's model and serve it until SIGINT/SIGTERM.
+
+    Bad settings or a model that cannot be loaded end the program with one line on stderr
+    (exit status 2 for what the user can fix, 1 when the model's own `load()` failed).
+    """
+    from reactor._manifest import ManifestError, ModelLoadError
     from reactor._runner import Runner
 
+    def fail(message: str, status: int) -> NoReturn:
+        print(f"error: {message}", file=sys.stderr)
+        raise SystemExit(status)
+
     try:
-        model = manifest.load()  # type: ignore[attr-defined]
+        model = manifest.load_model()
         runner = Runner(model, fps=options.fps)
-        server = ReactorServer(runner, options, model_name=getattr(manifest, "name", "model"))
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        server = ReactorServer(runner, options, model_name=manifest.name)
+    except (SettingsError, ManifestError) as exc:
+        fail(str(exc), 2)
+    except ModelLoadError as exc:
+        log.error("loading the model failed", exc_info=exc.__cause__ or exc)
+        fail(str(exc), 1)
+    except TypeError as exc:  # the model class is malformed (tracks, state, fps)
+        fail(str(exc), 2)
 
     def announce(url: str) -> None:
         print(f"Serving {server.model_name} at {url}  (open it in a browser; Ctrl+C stops)")
@@ -651,5 +666,4 @@ def serve(manifest: Manifest, options: ServeOptions) -> None:
     try:
         asyncio.run(run_server(server, ready=announce))
     except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        fail(str(exc), 2)

@@ -355,6 +355,11 @@ class Peer:
         """Answer the client's offer; the answer carries every host candidate (no trickle)."""
         if not isinstance(offer_sdp, str) or "v=0" not in offer_sdp:
             raise OfferError("sdp_offer must be the text of an SDP offer (starting with v=0)")
+        if "m=application" not in offer_sdp:
+            raise OfferError(
+                "the SDP offer has no data channel; create one labelled 'data' before the offer "
+                "(commands and pings travel on it)"
+            )
         with peer_settings(self.settings):
             pc = RTCPeerConnection(RTCConfiguration(iceServers=ice_servers(self.settings)))
             self._pc = pc

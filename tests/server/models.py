@@ -52,10 +52,12 @@ class Counter(ReactorPipeline):
         super().__init__()
         self.log = []
         self.pokes = 0
+        self.steps = 0
 
     def inference(self):  # type: ignore[no-untyped-def]
         index = 0
         while True:
+            self.steps += 1
             yield pixelcode.picture(SIZE, SIZE, index, self.state.level)
             index += 1
 

@@ -1,0 +1,394 @@
+// The reactor viewer: connects to this server with Reactor protocol v1 (the same calls the
+// published JS client makes), plays every track, draws one control per state field from
+// GET /schema, and shows the server's errors and live fps / latency. Plain JS, no build step.
+"use strict";
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const API_HEADERS = { "Reactor-API-Version": "1", "Reactor-API-Accept-Version": "1" };
+  const RTC_HEADERS = { Authorization: "Bearer local", "Reactor-WebRTC-Version": "1.0" };
+  const PING_MS = 1000;
+
+  // What tests and curious people can read from the page.
+  const viewer = {
+    status: "disconnected",
+    sessionId: null,
+    framesShown: 0,
+    fps: null,
+    latencyMs: null,
+    rttMs: null,
+    errors: [],
+    messages: [],
+    schema: null,
+    sent: [],
+  };
+  window.reactorViewer = viewer;
+
+  let pc = null;
+  let channel = null;
+  let pingTimer = null;
+  let statsTimer = null;
+  let base = "";
+
+  function setStatus(status, detail) {
+    viewer.status = status;
+    const el = $("status");
+    el.dataset.status = status;
+    el.textContent = detail ? `${status}: ${detail}` : status;
+    $("connect").textContent = status === "disconnected" || status === "error" ? "Connect" : "Disconnect";
+  }
+
+  async function json(method, path, body, headers) {
+    const init = { method, headers: { ...headers } };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    const response = await fetch(base + path, init);
+    let data = null;
+    try { data = await response.json(); } catch (_) { data = null; }
+    return { status: response.status, data };
+  }
+
+  function reason(reply) {
+    return (reply.data && (reply.data.message || reply.data.error)) || `HTTP ${reply.status}`;
+  }
+
+  // -- state controls from the schema -------------------------------------------------------
+
+  function commandSchemas(schema) {
+    const commands = {};
+    for (const [path, item] of Object.entries(schema.paths || {})) {
+      if (!path.startsWith("/commands/") || !item.post) continue;
+      const body = (((item.post.requestBody || {}).content || {})["application/json"] || {}).schema || {};
+      commands[path.slice("/commands/".length)] = { summary: item.post.summary || "", body };
+    }
+    return commands;
+  }
+
+  function stateFields(schema) {
+    const state = ((schema.components || {}).schemas || {}).State || {};
+    return state.properties || {};
+  }
+
+  function send(type, data, scope = "application") {
+    if (!channel || channel.readyState !== "open") return false;
+    channel.send(JSON.stringify({ scope, data: { type, data } }));
+    if (scope === "application") viewer.sent.push({ type, data });
+    return true;
+  }
+
+  function typed(spec, raw) {
+    if (spec.type === "integer") return Number.parseInt(raw, 10);
+    if (spec.type === "number") return Number.parseFloat(raw);
+    if (Array.isArray(spec.enum)) {
+      const match = spec.enum.find((choice) => String(choice) === raw);
+      return match === undefined ? raw : match;
+    }
+    return raw;
+  }
+
+  function controlFor(name, spec) {
+    const row = document.createElement("div");
+    row.className = "field";
+    const label = document.createElement("label");
+    label.textContent = name;
+    label.htmlFor = `field-${name}`;
+    const value = document.createElement("span");
+    value.className = "value";
+    let input;
+    const command = `set_${name}`;
+    const sendValue = (v) => send(command, { [name]: v });
+    const isNumber = spec.type === "integer" || spec.type === "number";
+    if (spec.type === "boolean") {
+      input = document.createElement("input");
+      input.type = "checkbox";
+      input.checked = Boolean(spec.default);
+      input.addEventListener("change", () => sendValue(input.checked));
+    } else if (Array.isArray(spec.enum)) {
+      input = document.createElement("select");
+      for (const choice of spec.enum) {
+        const option = document.createElement("option");
+        option.value = String(choice);
+        option.textContent = String(choice);
+        input.append(option);
+      }
+      if (spec.default !== undefined) input.value = String(spec.default);
+      input.addEventListener("change", () => sendValue(typed(spec, input.value)));
+    } else if (isNumber && typeof spec.minimum === "number" && typeof spec.maximum === "number") {
+      input = document.createElement("input");
+      input.type = "range";
+      input.min = spec.minimum;
+      input.max = spec.maximum;
+      input.step = spec.type === "integer" ? 1 : (spec.maximum - spec.minimum) / 200 || "any";
+      input.value = spec.default !== undefined ? spec.default : spec.minimum;
+      value.textContent = input.value;
+      input.addEventListener("input", () => {
+        value.textContent = input.value;
+        sendValue(typed(spec, input.value));
+      });
+    } else if (isNumber) {
+      input = document.createElement("input");
+      input.type = "number";
+      input.step = spec.type === "integer" ? 1 : "any";
+      if (spec.default !== undefined) input.value = spec.default;
+      input.addEventListener("change", () => sendValue(typed(spec, input.value)));
+    } else {
+      input = document.createElement("input");
+      input.type = "text";
+      if (spec.default !== undefined) input.value = spec.default;
+      input.addEventListener("change", () => sendValue(input.value));
+    }
+    input.id = `field-${name}`;
+    input.name = name;
+    input.dataset.command = command;
+    row.append(label, input, value);
+    if (spec.description) {
+      const hint = document.createElement("small");
+      hint.textContent = spec.description;
+      row.append(hint);
+    }
+    return row;
+  }
+
+  function eventFor(name, command) {
+    const row = document.createElement("div");
+    row.className = "event";
+    const inputs = {};
+    for (const [param, spec] of Object.entries(command.body.properties || {})) {
+      const input = document.createElement("input");
+      input.placeholder = param;
+      input.title = spec.description || param;
+      input.type = spec.type === "integer" || spec.type === "number" ? "number" : "text";
+      if (spec.default !== undefined) input.value = spec.default;
+      inputs[param] = [input, spec];
+      row.append(input);
+    }
+    const button = document.createElement("button");
+    button.type = "button";
+    button.id = `event-${name}`;
+    button.textContent = name;
+    button.title = command.summary;
+    button.addEventListener("click", () => {
+      const data = {};
+      for (const [param, [input, spec]] of Object.entries(inputs)) {
+        if (input.value !== "") data[param] = spec.type === "boolean" ? input.value === "true" : typed(spec, input.value);
+      }
+      send(name, data);
+    });
+    row.prepend(button);
+    return row;
+  }
+
+  function drawControls(schema) {
+    viewer.schema = schema;
+    $("title").textContent = (schema.info && schema.info.title) || "reactor";
+    document.title = `${$("title").textContent} · reactor viewer`;
+    const form = $("controls");
+    form.replaceChildren();
+    for (const [name, spec] of Object.entries(stateFields(schema))) form.append(controlFor(name, spec));
+    const events = $("events");
+    events.replaceChildren();
+    for (const [name, command] of Object.entries(commandSchemas(schema))) {
+      if (!name.startsWith("set_")) events.append(eventFor(name, command));
+    }
+  }
+
+  // -- messages from the server ---------------------------------------------------------------
+
+  function addLine(listId, text, store) {
+    store.push(text);
+    const item = document.createElement("li");
+    item.textContent = text;
+    const list = $(listId);
+    list.prepend(item);
+    while (list.children.length > 20) list.lastChild.remove();
+  }
+
+  function onMessage(event) {
+    let message;
+    try { message = JSON.parse(event.data); } catch (_) { return; }
+    const scope = message && message.scope;
+    const inner = (message && message.data) || {};
+    if (scope === "runtime") {
+      if (inner.type === "pong" && inner.data && typeof inner.data.t === "number") {
+        viewer.rttMs = performance.now() - inner.data.t;
+      } else if (inner.type === "error") {
+        const data = inner.data || {};
+        addLine("errors", data.message || JSON.stringify(data), viewer.errors);
+      }
+      return;
+    }
+    addLine("messages", JSON.stringify(scope === "application" ? inner : message), viewer.messages);
+  }
+
+  // -- live figures ---------------------------------------------------------------------------
+
+  let lastDecoded = null;
+  async function sampleStats() {
+    if (!pc) return;
+    const report = await pc.getStats();
+    let decoded = 0;
+    let jitterDelay = 0;
+    let emitted = 0;
+    let decodeTime = 0;
+    report.forEach((stat) => {
+      if (stat.type === "inbound-rtp" && stat.kind === "video") {
+        decoded += stat.framesDecoded || 0;
+        jitterDelay += stat.jitterBufferDelay || 0;
+        emitted += stat.jitterBufferEmittedCount || 0;
+        decodeTime += stat.totalDecodeTime || 0;
+      }
+    });
+    const now = performance.now();
+    if (lastDecoded) {
+      const seconds = (now - lastDecoded.at) / 1000;
+      viewer.fps = seconds > 0 ? (decoded - lastDecoded.decoded) / seconds : null;
+    }
+    if (emitted > 0) {
+      // One-way network time plus time in the jitter buffer plus decoding, per frame.
+      const buffer = (1000 * jitterDelay) / emitted;
+      const decode = decoded > 0 ? (1000 * decodeTime) / decoded : 0;
+      viewer.latencyMs = (viewer.rttMs || 0) / 2 + buffer + decode;
+    }
+    lastDecoded = { at: now, decoded };
+    $("fps").textContent = viewer.fps === null ? "–" : viewer.fps.toFixed(1);
+    $("latency").textContent = viewer.latencyMs === null ? "–" : viewer.latencyMs.toFixed(0);
+  }
+
+  function countFrames(video) {
+    const tick = () => {
+      viewer.framesShown += 1;
+      $("frames").textContent = String(viewer.framesShown);
+      if (video.isConnected) video.requestVideoFrameCallback(tick);
+    };
+    if ("requestVideoFrameCallback" in video) video.requestVideoFrameCallback(tick);
+  }
+
+  // -- connecting -----------------------------------------------------------------------------
+
+  function waitForGathering(peer, ms) {
+    return new Promise((resolve) => {
+      if (peer.iceGatheringState === "complete") return resolve();
+      const done = () => {
+        if (peer.iceGatheringState === "complete") {
+          peer.removeEventListener("icegatheringstatechange", done);
+          resolve();
+        }
+      };
+      peer.addEventListener("icegatheringstatechange", done);
+      setTimeout(resolve, ms);
+    });
+  }
+
+  async function connect() {
+    setStatus("connecting");
+    const started = await json("POST", "/start_session", {}, API_HEADERS);
+    if (started.status !== 200) throw new Error(reason(started));
+    const session = started.data;
+    viewer.sessionId = session.session_id;
+    const transport = `/sessions/${session.session_id}/transport/webrtc`;
+    const servers = await json("GET", `${transport}/ice_servers`, undefined, RTC_HEADERS);
+    if (servers.status !== 200) throw new Error(reason(servers));
+    const iceServers = servers.data.ice_servers.map((s) => ({
+      urls: s.uris,
+      ...(s.credentials ? { username: s.credentials.username, credential: s.credentials.password } : {}),
+    }));
+    pc = new RTCPeerConnection({ iceServers });
+    channel = pc.createDataChannel("data");
+    channel.addEventListener("message", onMessage);
+    channel.addEventListener("open", () => {
+      pingTimer = setInterval(() => send("ping", { t: performance.now() }, "runtime"), PING_MS);
+      send("ping", { t: performance.now() }, "runtime");
+    });
+    const tracks = session.capabilities.tracks;
+    const area = $("tracks");
+    area.replaceChildren();
+    const byTransceiver = new Map();
+    for (const track of tracks) {
+      const transceiver = pc.addTransceiver(track.kind, { direction: "recvonly" });
+      const figure = document.createElement("figure");
+      const media = document.createElement(track.kind === "video" ? "video" : "audio");
+      media.autoplay = true;
+      media.playsInline = true;
+      media.muted = track.kind === "video";
+      media.controls = track.kind === "audio";
+      media.dataset.track = track.name;
+      media.id = `track-${track.name}`;
+      const caption = document.createElement("figcaption");
+      caption.textContent = `${track.name} (${track.kind})`;
+      figure.append(media, caption);
+      area.append(figure);
+      byTransceiver.set(transceiver, media);
+      if (track.kind === "video") countFrames(media);
+    }
+    pc.addEventListener("track", (event) => {
+      const media = byTransceiver.get(event.transceiver);
+      if (media) media.srcObject = event.streams[0] || new MediaStream([event.track]);
+    });
+    pc.addEventListener("connectionstatechange", () => {
+      const state = pc && pc.connectionState;
+      if (state === "connected") setStatus("streaming");
+      else if (state === "failed") setStatus("error", "connection failed");
+      else if (state === "disconnected" || state === "closed") setStatus("disconnected");
+    });
+    await pc.setLocalDescription(await pc.createOffer());
+    await waitForGathering(pc, 5000);
+    const mapping = tracks.map((track, i) => ({
+      mid: pc.getTransceivers()[i].mid,
+      name: track.name,
+      kind: track.kind,
+      direction: "recvonly",
+    }));
+    const offered = await json("POST", `${transport}/sdp_params`, {
+      sdp_offer: pc.localDescription.sdp,
+      client_info: { sdk_version: "viewer", sdk_type: "js" },
+      track_mapping: mapping,
+    }, RTC_HEADERS);
+    if (offered.status !== 202) throw new Error(reason(offered));
+    let answer = null;
+    for (let wait = 100; answer === null; wait = Math.min(wait * 2, 1600)) {
+      const polled = await json("GET", `${transport}/sdp_params`, undefined, RTC_HEADERS);
+      if (polled.status === 200) answer = polled.data.sdp_answer;
+      else if (polled.status === 202) await new Promise((r) => setTimeout(r, wait));
+      else throw new Error(reason(polled));
+    }
+    await pc.setRemoteDescription({ type: "answer", sdp: answer });
+    statsTimer = setInterval(() => sampleStats().catch(() => {}), 1000);
+  }
+
+  async function disconnect() {
+    clearInterval(pingTimer);
+    clearInterval(statsTimer);
+    if (channel) channel.close();
+    if (pc) pc.close();
+    pc = null;
+    channel = null;
+    lastDecoded = null;
+    if (viewer.sessionId) await json("POST", "/stop_session", undefined, API_HEADERS).catch(() => {});
+    viewer.sessionId = null;
+    setStatus("disconnected");
+  }
+
+  $("connect").addEventListener("click", () => {
+    if (viewer.status === "disconnected" || viewer.status === "error") {
+      connect().catch((error) => {
+        addLine("errors", String(error.message || error), viewer.errors);
+        setStatus("error", String(error.message || error));
+        disconnect().then(() => setStatus("error", String(error.message || error)));
+      });
+    } else {
+      disconnect();
+    }
+  });
+  window.addEventListener("pagehide", () => {
+    if (viewer.sessionId) navigator.sendBeacon(base + "/stop_session");
+  });
+
+  json("GET", "/schema")
+    .then((reply) => {
+      if (reply.status === 200) drawControls(reply.data);
+      if (new URLSearchParams(location.search).has("autoconnect")) $("connect").click();
+    })
+    .catch((error) => addLine("errors", `cannot read /schema: ${error}`, viewer.errors));
+})();
