@@ -126,7 +126,8 @@ class FrameLoop:
 class StateField:
     """One parameter of the pipeline that a client may change while the stream runs.
 
-    `type` is one of "int", "float", "str", "bool" or "choice" (Literal/Enum/membership);
+    `type` is one of "int", "float", "str", "bool" or "choice" (Literal, Enum or a membership
+    guard; `choices` then lists the allowed values, Enum member values for an Enum);
     `default` is the JSON value of the parameter's default (None with `has_default` False when it
     has none). `live` fields are read each iteration (directly or through a pre-loop statement
     that is recomputed); restart fields only shape the clip and apply at the next restart.
@@ -290,6 +291,9 @@ class EpilogueStatement:
     reduces_across_frames: bool = False
     is_decode: bool = False
     is_return: bool = False
+    role: Literal["collect", "decode", "transform", "return", "other"] = "other"
+    """collect: stacks/concatenates the frames; decode: the post-loop decode; transform:
+    per-frame post-processing; return: the return statement; other: does not touch frames."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -301,13 +305,16 @@ class EpilogueStatement:
             "reduces_across_frames": self.reduces_across_frames,
             "is_decode": self.is_decode,
             "is_return": self.is_return,
+            "role": self.role,
         }
 
 
 @dataclass(frozen=True)
 class PerStepSequence:
     """A parameter holding one value per step, read as `seq[i]` with the frame index: the
-    wrapper turns it into a live field (`element_field`) read each step instead of the list."""
+    wrapper turns it into a live field read each step instead of the list. The field keeps the
+    parameter's name (`element_field` == `param`); its StateField has `per_step=True` and the
+    element's type."""
 
     param: str
     element_field: str

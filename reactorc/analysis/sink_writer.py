@@ -1,0 +1,71 @@
+"""Sink: a frame handed to a writer, file or window inside the loop (`writer.write(f)`,
+`cv2.imwrite(path, f)`, `save_image(f, path)`, `imshow`, `append_data`): the wrapper yields
+the frame instead of writing it."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from reactorc.analysis._cst import Ctx, dotted, iter_calls, last_name
+from reactorc.analysis.loops import SinkMatch
+
+# last name of the call -> index of the positional argument that is the frame
+FRAME_ARG = {
+    "write": 0,
+    "write_frame": 0,
+    "writeFrame": 0,
+    "append_data": 0,
+    "save_image": 0,
+    "write_png": 0,
+    "write_jpeg": 0,
+    "imwrite": 1,
+    "imsave": 1,
+    "add_image": 1,
+    "imshow": 1,
+}
+_MATPLOTLIB = ("plt", "matplotlib", "ax", "axes")
+_NOT_FRAMES = (cst.SimpleString, cst.FormattedString, cst.ConcatenatedString)
+
+
+def find(stmt: cst.CSTNode, ctx: Ctx) -> SinkMatch | None:
+    if not isinstance(stmt, cst.BaseSmallStatement):
+        return None
+    for call in iter_calls(stmt):
+        match = _match_call(call, ctx)
+        if match is not None:
+            return SinkMatch(
+                kind="writer",
+                node=stmt,
+                frame=match[0],
+                target=match[1],
+                call=dotted(call.func) or last_name(call.func),
+            )
+    return None
+
+
+def _match_call(call: cst.Call, ctx: Ctx) -> tuple[cst.BaseExpression, str] | None:
+    name = last_name(call.func)
+    positional = [a.value for a in call.args if a.keyword is None and not a.star]
+    receiver = dotted(call.func.value) if isinstance(call.func, cst.Attribute) else ""
+    if name == "save" and isinstance(call.func, cst.Attribute):
+        inner = call.func.value
+        if isinstance(inner, cst.Call) and last_name(inner.func) == "fromarray" and inner.args:
+            return inner.args[0].value, dotted(inner.func)
+        return None
+    if name == "save" and ctx.qualname(call.func) == "numpy.save" and len(positional) >= 2:
+        return positional[1], "numpy"
+    if name not in FRAME_ARG or not positional:
+        return None
+    index = FRAME_ARG[name]
+    if name == "imshow" and (
+        receiver.split(".")[0] in _MATPLOTLIB or ctx.qualname(call.func).startswith("matplotlib")
+    ):
+        index = 0
+    if name in ("imwrite", "imsave", "imshow") and len(positional) < 2:
+        index = 0
+    if index >= len(positional):
+        return None
+    frame = positional[index]
+    if isinstance(frame, _NOT_FRAMES) or last_name(frame) in ("dumps", "format", "join"):
+        return None
+    return frame, receiver or ctx.qualname(call.func)
