@@ -124,19 +124,31 @@ class Runner:
 
     # -- sessions ---------------------------------------------------------------------------
 
-    async def start_session(self, send: Send) -> None:
-        """Reset the state to its defaults, run @connected hooks, start producing frames."""
+    async def start_session(self, send: Send, *, state: dict[str, Any] | None = None) -> None:
+        """Reset the state to its defaults, run @connected hooks, start producing frames.
+
+        `state` sets fields before the first step (headless `--set`); a value that fails its
+        checks raises ValueError and no session starts.
+        """
         if self.active:
             raise RuntimeError("a session is already running; stop it before starting another")
+        initial: dict[str, Any] = {}
+        state_cls = type(self.model).state_class()
+        for key, value in (state or {}).items():
+            if state_cls is None:
+                raise ValueError(f"this model has no state; cannot set {key!r}")
+            values, rejections = check_update(state_cls, f"set_{key}", {key: value})
+            if rejections:
+                raise ValueError(rejections[0].message())
+            initial.update(values)
         session = _Session(send, asyncio.get_running_loop())
         session.indices = {t.name: 0 for t in self.tracks}
         session.audio_samples = {t.name: 0 for t in self.tracks if t.kind == "audio"}
         self._session = session
         self.pacer = start(self.fps)
         model = self.model
-        state_cls = type(model).state_class()
         if state_cls is not None:
-            model.state = state_cls()
+            model.state = state_cls(**initial)
 
         async def send_from_model(envelope: dict[str, Any]) -> None:
             if session.open:

@@ -1,0 +1,236 @@
+"""The `reactor` command: serve a model (`reactor run`), record it headless, print its schema.
+
+Bad input (files, flags, values) gets one line on stderr and exit status 2; a model that fails
+for good gets exit status 1. Never a traceback for something the user typed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from reactor._manifest import MANIFEST, Manifest, ManifestError, ModelLoadError, read_manifest
+from reactor._options import ServeOptions
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+app = typer.Typer(
+    name="reactor",
+    help="Serve a streaming model over WebRTC, or record it headless to an mp4.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False)
+
+
+class UsageProblem(Exception):
+    """Bad input the user can fix; printed as one line, exit status 2."""
+
+
+class Codec(StrEnum):
+    vp8 = "vp8"
+    h264 = "h264"
+
+
+ManifestOption = Annotated[
+    Path,
+    typer.Option("--manifest", "-m", help="The model's reactor.yaml.", show_default=True),
+]
+
+
+def _manifest(path: Path) -> Manifest:
+    try:
+        return read_manifest(path)
+    except ManifestError as exc:
+        raise UsageProblem(str(exc)) from None
+
+
+@app.command()
+def run(
+    manifest: ManifestOption = Path(MANIFEST),
+    headless: Annotated[
+        bool, typer.Option("--headless", help="No network: record frames to --out.")
+    ] = False,
+    frames: Annotated[int, typer.Option(help="Headless: how many video frames to record.")] = 90,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Headless: the mp4 to write.")
+    ] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="Headless: start with field=value (repeatable)."),
+    ] = None,
+    fps: Annotated[
+        float | None, typer.Option(help="Fixed frame rate; default: the model's own or adaptive.")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8080,
+    codec: Annotated[Codec, typer.Option(help="Video codec.")] = Codec.vp8,
+    bitrate: Annotated[
+        int | None, typer.Option(help="Target video bitrate, bits per second.")
+    ] = None,
+    ice_host: Annotated[
+        list[str] | None,
+        typer.Option("--ice-host", help="Offer ICE host candidates on this address (repeatable)."),
+    ] = None,
+    stun: Annotated[
+        list[str] | None, typer.Option(help="A STUN server URL (repeatable); none by default.")
+    ] = None,
+    turn: Annotated[
+        list[str] | None, typer.Option(help="A TURN server URL (repeatable); none by default.")
+    ] = None,
+) -> None:
+    """Serve the model (HTTP + WebRTC), or with --headless record it to an mp4."""
+    if fps is not None and not fps > 0:
+        raise UsageProblem(f"--fps must be positive, got {fps}")
+    if headless:
+        _run_headless(manifest, frames, out, set_ or [], fps)
+        return
+    if set_:
+        raise UsageProblem("--set only applies with --headless; a client sets state when served")
+    if out is not None:
+        raise UsageProblem("--out only applies with --headless")
+    if not 0 < port < 65536:
+        raise UsageProblem(f"--port must be between 1 and 65535, got {port}")
+    if bitrate is not None and bitrate <= 0:
+        raise UsageProblem(f"--bitrate must be positive, got {bitrate}")
+    options = ServeOptions(
+        host=host,
+        port=port,
+        codec=codec.value,
+        bitrate=bitrate,
+        fps=fps,
+        ice_hosts=tuple(ice_host or ()),
+        stun=tuple(stun or ()),
+        turn=tuple(turn or ()),
+    )
+    loaded = _manifest(manifest)
+    try:
+        from reactor import _server
+    except ModuleNotFoundError as exc:
+        if exc.name == "reactor._server":
+            raise UsageProblem(
+                "this installation has no server (reactor._server is missing); "
+                "use --headless to record instead"
+            ) from None
+        raise
+    result = _server.serve(loaded, options)
+    if inspect.isawaitable(result):
+        asyncio.run(result)  # type: ignore[arg-type]
+
+
+def _run_headless(
+    manifest_path: Path, frames: int, out: Path | None, sets: list[str], fps: float | None
+) -> None:
+    from reactor._headless import (
+        HeadlessInputError,
+        ModelFailedError,
+        check_output_path,
+        parse_sets,
+        run_headless,
+    )
+
+    if out is None:
+        raise UsageProblem("--headless needs --out FILE.mp4")
+    if frames < 1:
+        raise UsageProblem(f"--frames must be at least 1, got {frames}")
+    try:
+        check_output_path(out)
+        manifest = _manifest(manifest_path)
+        try:
+            cls = manifest.model_class()
+        except ManifestError as exc:
+            raise UsageProblem(str(exc)) from None
+        state = parse_sets(cls.state_class(), sets)
+        try:
+            model = manifest.load_model()
+        except ModelLoadError as exc:
+            logging.getLogger("reactor").error("%s", exc, exc_info=exc.__cause__)
+            _say(f"error: {exc}")
+            raise typer.Exit(1) from None
+        with Progress(
+            TextColumn(f"[bold]{manifest.name}[/] → {out}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        ) as progress:
+            task = progress.add_task("frames", total=frames)
+            result = run_headless(
+                model,
+                frames=frames,
+                out=out,
+                state=state,
+                fps=fps,
+                on_frame=lambda n: progress.update(task, completed=n),
+            )
+    except HeadlessInputError as exc:
+        raise UsageProblem(str(exc)) from None
+    except ModelFailedError as exc:
+        _say(f"error: {exc}; nothing was written")
+        raise typer.Exit(1) from None
+    for message in result.errors:
+        _say(f"warning: model error (restarted): {message}")
+    width, height = result.size
+    _say(f"wrote {result.path}: {result.frames} frames, {width}x{height}, {result.duration:.2f} s")
+
+
+@app.command()
+def schema(manifest: ManifestOption = Path(MANIFEST)) -> None:
+    """Print the model's commands, state fields, tracks and messages as OpenAPI 3.1 JSON."""
+    from reactor._schema import build_schema
+
+    loaded = _manifest(manifest)
+    try:
+        cls = loaded.model_class()
+    except ManifestError as exc:
+        raise UsageProblem(str(exc)) from None
+    document = build_schema(cls, name=loaded.name)
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
+
+def _say(message: str) -> None:
+    """One line on stderr, unwrapped, whatever the terminal width."""
+    sys.stderr.write(message.replace("\n", " ") + "\n")
+    sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `reactor` console script."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=argv, prog_name="reactor", standalone_mode=False)
+    except UsageProblem as exc:
+        _say(f"error: {exc}")
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        _say("aborted")
+        sys.exit(130)
+    except Exception as exc:
+        # Click's own usage errors (typer may vendor click, so match by shape, not by class).
+        format_message = getattr(exc, "format_message", None)
+        exit_code = getattr(exc, "exit_code", None)
+        if format_message is None or not isinstance(exit_code, int):
+            raise
+        ctx = getattr(exc, "ctx", None)
+        hint = (
+            f" (see: reactor {ctx.info_name} --help)" if ctx is not None and exit_code == 2 else ""
+        )
+        _say(f"error: {format_message()}{hint}")
+        sys.exit(exit_code)
+    sys.exit(result if isinstance(result, int) else 0)
+
+
+if __name__ == "__main__":
+    main()
