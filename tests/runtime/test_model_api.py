@@ -6,6 +6,8 @@ import enum
 import subprocess
 import sys
 import textwrap
+import types
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -393,3 +395,22 @@ def test_model_without_output_class_has_one_video_track():
     namespace: dict = {"__name__": "bare_module_for_test"}
     exec(source, namespace)
     assert tracks_for_model(namespace["Bare"]) == (TrackSpec("main_video", "video"),)
+
+
+def test_the_readme_model_example_runs(tmp_path):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## The runtime", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {"__name__": "readme_example"}
+    sys.modules["readme_example"] = types.ModuleType("readme_example")
+    try:
+        exec(compile(code, "README.md", "exec", dont_inherit=True), namespace)
+        sys.modules["readme_example"].__dict__.update(namespace)
+        model = namespace["MyModel"]()
+        model.load({"size": 8})
+        first = next(model.inference())
+        assert first.main_video.shape == (8, 8, 3)
+        assert int(first.main_video[0, 0, 0]) == 75
+        assert tracks_for_model(namespace["MyModel"]) == (TrackSpec("main_video", "video"),)
+    finally:
+        del sys.modules["readme_example"]
