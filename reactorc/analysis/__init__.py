@@ -176,7 +176,7 @@ def analyze(source: Source, *, symbol: str | None = None, loop_line: int | None 
         _no_frames(run, pool, fn_cands, symbol)
         return _finish(run, None, [])
 
-    ranked = ranking.rank(active, ctx)
+    ranked = ranking.rank(active, run.index.functions, ctx)
     if len(ranked) > 1 and ranked[0].score == ranked[1].score:
         a, b = ranked[0], ranked[1]
         run.add(
@@ -257,11 +257,30 @@ def _replace(plan: Plan, **changes: Any) -> Plan:
     return replace(plan, **changes)
 
 
-def _primary_sink(best: Candidate, after_reads: set[str]) -> int:
-    for i, s in enumerate(best.sinks):
-        if s.target and s.target.split(".")[0] in after_reads:
-            return i
-    return 0
+ACCUMULATING = ("append", "index-write", "slice-write", "cat")
+
+
+def _primary_sink(best: Candidate, after_reads: set[str], ctx: Ctx) -> int:
+    """Where the frames of this loop go when several statements look like sinks: an
+    accumulator the code after the loop uses, else a sink that runs every iteration (not under
+    an `if`), else the first."""
+
+    def rank(i_s: tuple[int, Any]) -> tuple[int, int, int]:
+        i, s = i_s
+        used_after = s.kind in ACCUMULATING and s.target.split(".")[0] in after_reads
+        conditional = any(isinstance(p, cst.If) for p in _parents_until(s.node, best.node, ctx))
+        return (0 if used_after else 1, 1 if conditional else 0, i)
+
+    return min(enumerate(best.sinks), key=rank)[0]
+
+
+def _parents_until(node: cst.CSTNode, stop: cst.CSTNode, ctx: Ctx) -> list[cst.CSTNode]:
+    out = []
+    cur = ctx.parents.get(node)
+    while cur is not None and cur is not stop:
+        out.append(cur)
+        cur = ctx.parents.get(cur)
+    return out
 
 
 def _build(run: _Run, best: Candidate, cands: tuple[PlanCandidate, ...]) -> Plan:
@@ -278,7 +297,7 @@ def _build(run: _Run, best: Candidate, cands: tuple[PlanCandidate, ...]) -> Plan
     after_reads: set[str] = set()
     for stmt in after:
         after_reads |= names_of(stmt).reads
-    sink_match = best.sinks[_primary_sink(best, after_reads)]
+    sink_match = best.sinks[_primary_sink(best, after_reads, ctx)]
 
     if isinstance(node, (cst.For, cst.While)):
         body: cst.CSTNode | None = node.body
@@ -290,8 +309,6 @@ def _build(run: _Run, best: Candidate, cands: tuple[PlanCandidate, ...]) -> Plan
 
     # Frame loop
     kind = best.header.kind
-    if sink_match.kind == "yield":
-        kind = "generator"
     fpi = _frames_per_iteration(best, sink_match, after, ctx)
     sink_span = ctx.span(sink_match.node)
     loop_span = ctx.span(node)
@@ -378,7 +395,11 @@ def _build(run: _Run, best: Candidate, cands: tuple[PlanCandidate, ...]) -> Plan
             live.live[f.name] = True
             live.reason[f.name] = f"read as `{f.name}[{best.header.index_var}]` each step"
 
-    frames_name = sink_match.target.split(".")[0] if sink_match.target else ""
+    frames_name = (
+        sink_match.target.split(".")[0]
+        if sink_match.target and sink_match.kind in ACCUMULATING
+        else ""
+    )
     epi, return_expr = epilogue.analyse(after, frames_name, ctx)
     for stmt, st in zip(after, epi, strict=True):
         if st.reduces_across_frames:
@@ -429,7 +450,7 @@ def _build(run: _Run, best: Candidate, cands: tuple[PlanCandidate, ...]) -> Plan
                 )
             )
     symbol_kind = "method" if fn.cls is not None else "function"
-    if kind == "generator":
+    if fn.is_generator:
         symbol_kind = "generator"
     elif kind == "step":
         symbol_kind = "step"
@@ -513,12 +534,12 @@ def _state(
         g = guards.get(param.name)
         if info.not_state == "" and info.type == "" and g is not None and g.isinstance_type:
             info = state.TypeInfo(g.isinstance_type)
-        if param.name in step_names:
-            element = info.element or _doc_element(doc) or info.type
+        element = info.element or _doc_element(doc)
+        if param.name in step_names and element in state.SCALARS:
             fields.append(
                 state.FieldDraft(
                     name=param.name,
-                    type=element or "str",
+                    type=element,
                     default=None,
                     has_default=node.default is not None,
                     annotation=param.annotation,
@@ -530,7 +551,7 @@ def _state(
             )
             seq = next(s for s in steps if s.param == param.name)
             steps[steps.index(seq)] = PerStepSequence(
-                seq.param, seq.element_field, seq.index_expr, seq.span, element or "str"
+                seq.param, seq.element_field, seq.index_expr, seq.span, element
             )
             run.add(
                 "RC206",
@@ -589,7 +610,8 @@ def _state(
                 draft.extras["max_length"] = g.max_length
             _check_default(run, draft, node)
         fields.append(draft)
-    return [p for p, _ in plist], fields, non_state, steps
+    kept_steps = [s for s in steps if any(f.name == s.param for f in fields)]
+    return [p for p, _ in plist], fields, non_state, kept_steps
 
 
 def _value_type(info: state.TypeInfo, default: Any) -> str:

@@ -57,7 +57,9 @@ def _split(
     after: list[cst.CSTNode],
 ) -> bool:
     found = False
-    for stmt in block(body):
+    for i, stmt in enumerate(block(body)):
+        if i == 0 and _is_docstring(stmt):
+            continue
         if found:
             after.append(stmt)
         elif stmt is loop:
@@ -76,6 +78,10 @@ def _split(
         else:
             before.append(stmt)
     return found
+
+
+def _is_docstring(stmt: cst.CSTNode) -> bool:
+    return isinstance(stmt, cst.Expr) and isinstance(stmt.value, cst.BaseString)
 
 
 def _stmt_keys(stmt: cst.CSTNode) -> tuple[set[str], set[str], set[str]]:
@@ -114,6 +120,7 @@ def track(before: list[cst.CSTNode], fields: Iterable[str], ctx: Ctx) -> Flow:
     out: list[PreLoopStatement] = []
     for stmt in before:
         reads, binds, mutates = _stmt_keys(stmt)
+        mutates = {m for m in mutates if m not in ctx.aliases or m in binds}
         depends: set[str] = set()
         for r in reads:
             depends |= deps.get(r, set())

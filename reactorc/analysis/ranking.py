@@ -7,7 +7,7 @@ from __future__ import annotations
 import libcst as cst
 
 from reactorc.analysis._cst import Ctx, iter_calls, names_of, param_list
-from reactorc.analysis.deps import statements_before
+from reactorc.analysis.deps import statements_before, track
 from reactorc.analysis.index import FunctionInfo
 from reactorc.analysis.loops import Candidate
 
@@ -38,11 +38,18 @@ PIECE_WORDS = ("tile", "ray", "patch", "ret", "part", "piece", "cache", "kv", "c
 DENOISE_WORDS = ("timestep", "sigma", "noise_level", "scheduler")
 
 
-def rank(cands: list[Candidate], ctx: Ctx) -> list[Candidate]:
+def rank(cands: list[Candidate], functions: list[FunctionInfo], ctx: Ctx) -> list[Candidate]:
     """Candidates with sinks, best first, each with its score and reasons filled in."""
-    calls_in_loops, calls_anywhere = _call_sites(cands, ctx)
+    calls_in_loops, calls_anywhere = _call_sites(cands, functions, ctx)
     for c in cands:
         c.score, c.reasons = _score(c, calls_in_loops, calls_anywhere, ctx)
+        feeder = _feeds_another(c, cands)
+        if feeder is not None:
+            c.score -= 20
+            c.reasons.append(
+                f"what it collects is iterated by the loop at line {_line(feeder, ctx)}: "
+                "a precomputed iterable"
+            )
     order = {id(c): i for i, c in enumerate(cands)}
     return sorted(cands, key=lambda c: (-c.score, order[id(c)]))
 
@@ -51,25 +58,48 @@ def _key(fn: FunctionInfo) -> tuple[str, str]:
     return (fn.class_name, fn.name)
 
 
+DRIVERS = {"main", "cli", "demo", "run_demo", "__main__", "test", "example"}
+
+
 def _call_sites(
-    cands: list[Candidate], ctx: Ctx
+    cands: list[Candidate], functions: list[FunctionInfo], ctx: Ctx
 ) -> tuple[dict[tuple[str, str], Candidate], dict[tuple[str, str], FunctionInfo]]:
-    """Which functions are called inside a candidate's frame loop, and which are called from
-    the body of another candidate's function at all."""
+    """Which functions are called inside a candidate's frame loop, and which are called by
+    another function of the file (drivers such as `main` aside)."""
     in_loops: dict[tuple[str, str], Candidate] = {}
     anywhere: dict[tuple[str, str], FunctionInfo] = {}
-    seen_fns: set[int] = set()
     for c in cands:
-        if c.fn is None:
-            continue
-        if not isinstance(c.node, cst.FunctionDef):
+        if c.fn is not None and not isinstance(c.node, cst.FunctionDef):
             for key in _callees(c.node, c.fn):
                 in_loops.setdefault(key, c)
-        if id(c.fn.node) not in seen_fns:
-            seen_fns.add(id(c.fn.node))
-            for key in _callees(c.fn.node.body, c.fn):
-                anywhere.setdefault(key, c.fn)
+    for fn in functions:
+        if fn.name in DRIVERS or fn.name.startswith("test_"):
+            continue
+        for key in _callees(fn.node.body, fn):
+            anywhere.setdefault(key, fn)
     return in_loops, anywhere
+
+
+def _line(c: Candidate, ctx: Ctx) -> int:
+    node = c.node
+    if isinstance(node, (cst.ListComp, cst.GeneratorExp)):
+        return ctx.line(node.for_in)
+    if isinstance(node, cst.FunctionDef):
+        return ctx.line(node.name)
+    return ctx.line(node)
+
+
+def _feeds_another(c: Candidate, cands: list[Candidate]) -> Candidate | None:
+    """Another candidate of the same function whose loop iterates what `c` collects."""
+    target = c.sinks[0].target if c.sinks else ""
+    if not target or c.fn is None:
+        return None
+    for d in cands:
+        if d is c or d.fn is not c.fn or d.header.iter_node is None:
+            continue
+        if target in names_of(d.header.iter_node).reads:
+            return d
+    return None
 
 
 def _callees(node: cst.CSTNode, fn: FunctionInfo) -> set[tuple[str, str]]:
@@ -128,6 +158,15 @@ def _score(
     if used:
         score += 10
         reasons.append(f"iterates over parameter `{used[0]}`")
+    elif iter_reads and not isinstance(c.node, cst.FunctionDef):
+        before, _ = statements_before(fn.node.body, _statement_of(c.node, ctx), ctx)
+        flow = track(before, sorted(params - {"self", "cls"}), ctx)
+        derived: set[str] = set()
+        for name in iter_reads:
+            derived |= flow.deps.get(name, set())
+        if derived:
+            score += 10
+            reasons.append(f"iterates over values computed from parameter `{sorted(derived)[0]}`")
     target = sink.target.split(".")[-1].lower()
     iterable = c.header.iterable.lower()
     if target and any(w in target for w in PIECE_WORDS):
