@@ -51,6 +51,8 @@ CODES: dict[str, Code] = {
         Code("RC301", "warning", "post-loop statement reduces across frames"),
         # Constructor.
         Code("RC401", "note", "config key without a default"),
+        # reactorc itself.
+        Code("RC900", "error", "internal error"),
     )
 }
 

@@ -351,11 +351,11 @@ def _build(run: _Run, best: Candidate, cands: tuple[PlanCandidate, ...]) -> Plan
             "nothing to do: a stream has no end for a progress bar to measure",
         )
     blocking_root = node.body if isinstance(node, (cst.For, cst.While)) else node
-    for call, shown in blocking.find(blocking_root, ctx):
+    for call, _ in blocking.find(blocking_root, ctx):
         run.add(
             "RC110",
             call,
-            f"blocking input `{shown}` inside the frame loop",
+            f"blocking input `{_short(ctx.code(call), 40)}` inside the frame loop",
             "a stream cannot wait for a key press: remove the call and make what it reads a "
             "parameter of the pipeline (it becomes live state)",
         )

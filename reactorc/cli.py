@@ -1,0 +1,98 @@
+"""The `reactorc` command (typer). One function per command; each turns user input into a call
+of a compiler stage and its result into output and an exit status (0 done, 1 a check failed,
+2 cannot convert or bad usage). New commands: add an `@app.command()` function below."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from reactorc import __version__
+from reactorc.analysis import explain as analyse_file
+from reactorc.diagnostics import Diagnostic, diagnostic
+from reactorc.plan import Plan
+from reactorc.report import print_diagnostics, print_plan
+
+app = typer.Typer(
+    name="reactorc",
+    help="Turn an unmodified research inference pipeline into a real-time streaming model.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+EXIT_OK = 0
+EXIT_CHECK_FAILED = 1
+EXIT_CANNOT = 2
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"reactorc {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """reactorc: compile a research pipeline into a streaming model."""
+
+
+def plan_or_internal_error(path: Path, symbol: str | None, loop_line: int | None) -> Plan:
+    """Analyse `path`; a bug in reactorc becomes an RC900 diagnostic, not a traceback."""
+    try:
+        return analyse_file(path, symbol=symbol, loop_line=loop_line)
+    except Exception as exc:
+        from reactorc.analysis import _refused
+
+        d: Diagnostic = diagnostic(
+            "RC900",
+            str(path),
+            1,
+            1,
+            f"internal error in reactorc: {type(exc).__name__}: {exc}",
+            "this is a bug in reactorc; please report it with the file that triggers it",
+        )
+        return _refused(str(path), "", [d])
+
+
+@app.command()
+def explain(
+    path: Annotated[Path, typer.Argument(help="The research pipeline's .py file.")],
+    symbol: Annotated[
+        str | None,
+        typer.Option("--symbol", help="The pipeline: `Class.method`, `function` or `<module>`."),
+    ] = None,
+    loop_line: Annotated[
+        int | None,
+        typer.Option("--loop-line", min=1, help="Line of the frame loop's header."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Print the plan for PATH: the frame loop, the state, what is recomputed. Writes nothing."""
+    plan = plan_or_internal_error(path, symbol, loop_line)
+    if as_json:
+        sys.stdout.write(json.dumps(plan.to_json(), indent=2) + "\n")
+    else:
+        print_plan(plan, Console(highlight=False))
+        if plan.diagnostics:
+            print_diagnostics(plan.diagnostics, Console(stderr=True, highlight=False))
+    raise typer.Exit(EXIT_OK if plan.ok else EXIT_CANNOT)
+
+
+def main() -> None:
+    """Console-script entry point (`reactorc = reactorc.cli:main`)."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

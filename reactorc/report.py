@@ -1,0 +1,138 @@
+"""Print a plan for people (rich): what streams, what a client may change, what is recomputed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from reactorc.diagnostics import Diagnostic
+from reactorc.plan import Plan
+
+_SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
+
+
+def print_plan(plan: Plan, console: Console) -> None:
+    """The plan as headed sections; nothing is printed for a refused plan but its status."""
+    if plan.frame_loop is None:
+        console.print(Text("no plan: reactorc cannot convert this file (see below)", "bold red"))
+        return
+    loop = plan.frame_loop
+    kind = {"module": "module-level script"}.get(plan.symbol_kind, plan.symbol_kind)
+    console.print(Text.assemble(("pipeline ", "bold"), (plan.symbol, "bold green"), f"  ({kind})"))
+    header = f"line {loop.line}: {loop.kind}"
+    if loop.target:
+        header += f" `{loop.target}`"
+    if loop.iterable:
+        header += f" over `{loop.iterable}`"
+    if loop.condition:
+        header += f" while `{loop.condition}`"
+    console.print(Text.assemble(("frame loop  ", "bold"), header))
+    per = "a chunk of frames" if loop.frames_per_iteration == "chunk" else "one frame"
+    target = f" `{loop.sink.target}`" if loop.sink.target else ""
+    console.print(
+        f"  each iteration makes {per}; sink: {loop.sink.kind}{target} "
+        f"(line {loop.sink.span.start_line}), frame: `{_short(loop.sink.frame_expr)}`"
+    )
+    if loop.progress_wrapper:
+        console.print(f"  progress bar dropped: {loop.progress_wrapper}")
+    if loop.inner_loops:
+        lines = ", ".join(str(n) for n in loop.inner_loops)
+        console.print(f"  inner loops (not frames): line {lines}")
+    if plan.decode_after_loop:
+        console.print("  decode after the loop: applied to each chunk")
+    if plan.kept:
+        console.print("  kept: " + ", ".join(f"`{k.code}`" for k in plan.kept))
+
+    if plan.state:
+        table = Table(title="state", title_justify="left", show_lines=False)
+        for col in ("field", "type", "default", "bounds / choices", "applies", "description"):
+            table.add_column(col)
+        for f in plan.state:
+            table.add_row(
+                f.name,
+                f.type + (" (per step)" if f.per_step else ""),
+                _json(f.default) if f.has_default else "-",
+                _bounds(f),
+                Text("live", "green") if f.live else Text("restart", "yellow"),
+                f.description or f.reason,
+            )
+        console.print(table)
+        for f in plan.state:
+            console.print(f"  {f.name}: {f.reason}", style="dim")
+    if plan.non_state:
+        console.print(Text("not state (supplied by load())", "bold"))
+        for p in plan.non_state:
+            console.print(f"  {p.param.name}: {p.reason}")
+    recomputed = [s for s in plan.pre_loop if s.depends_on]
+    if recomputed:
+        console.print(Text("recomputed when a field changes", "bold"))
+        for s in recomputed:
+            console.print(
+                f"  line {s.span.start_line}: `{_short(s.code)}`  <- {', '.join(s.depends_on)}"
+            )
+    touching = [e for e in plan.epilogue if e.role != "other"]
+    if touching:
+        console.print(Text("after the loop (applied per chunk)", "bold"))
+        for e in touching:
+            mark = "  [reduces across frames]" if e.reduces_across_frames else ""
+            console.print(f"  line {e.span.start_line} {e.role}: `{_short(e.code)}`{mark}")
+    cons = plan.constructor
+    if cons.kind == "config":
+        keys = ", ".join(
+            f"{k.name}={k.default_code}" if k.has_default else f"{k.name} (required)"
+            for k in cons.keys
+        )
+        console.print(
+            Text.assemble(("constructor ", "bold"), f"{cons.class_name}({cons.config_param})")
+        )
+        console.print(f"  config keys: {keys or 'none read'}")
+    elif cons.kind == "kwargs":
+        args = ", ".join(
+            f"{p.name}={p.default_code}" if p.default_code else p.name for p in cons.params
+        )
+        console.print(Text.assemble(("constructor ", "bold"), f"{cons.class_name}({args})"))
+    if len(plan.candidates) > 1:
+        console.print(Text("candidates", "bold"))
+        for c in plan.candidates:
+            mark = "*" if c.chosen else " "
+            console.print(
+                f" {mark} {c.symbol} line {c.line} (score {c.score}): {'; '.join(c.reasons)}"
+            )
+
+
+def print_diagnostics(diagnostics: tuple[Diagnostic, ...], console: Console) -> None:
+    for d in diagnostics:
+        head = f"{d.path}:{d.line}:{d.col}: "
+        console.print(
+            Text.assemble(
+                head, (f"{d.code} {d.severity}", _SEVERITY_STYLE[d.severity]), f": {d.message}"
+            ),
+            soft_wrap=True,
+        )
+        if d.hint:
+            console.print(f"  hint: {d.hint}", soft_wrap=True, highlight=False)
+
+
+def _bounds(f: Any) -> str:
+    parts = []
+    if f.choices is not None:
+        parts.append("{" + ", ".join(_json(c) for c in f.choices) + "}")
+    if f.ge is not None or f.le is not None:
+        lo = "" if f.ge is None else f"{f.ge} <= "
+        hi = "" if f.le is None else f" <= {f.le}"
+        parts.append(f"{lo}x{hi}")
+    if f.min_length is not None or f.max_length is not None:
+        parts.append(f"len {f.min_length or 0}..{f.max_length if f.max_length is not None else ''}")
+    return " ".join(parts) or "-"
+
+
+def _json(v: Any) -> str:
+    return repr(v) if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def _short(code: str, n: int = 70) -> str:
+    one = " ".join(code.split())
+    return one if len(one) <= n else one[: n - 3] + "..."
