@@ -17,12 +17,15 @@ def find(fn: cst.FunctionDef, loop: cst.CSTNode, ctx: Ctx) -> list[KeptWrapper]:
         for d in fn.decorators
         if last_name(d.decorator) in KEEP
     ]
-    withs = []
+    withs: list[KeptWrapper] = []
     cur = ctx.parents.get(loop)
     while cur is not None and cur is not fn:
         if isinstance(cur, cst.With):
-            for item in cur.items:
-                if last_name(item.item) in KEEP or dotted(item.item).endswith(tuple(KEEP)):
-                    withs.append(KeptWrapper("with", ctx.code(item.item), ctx.span(cur)))
+            block = [
+                KeptWrapper("with", ctx.code(item.item), ctx.span(cur))
+                for item in cur.items
+                if last_name(item.item) in KEEP or dotted(item.item).endswith(tuple(KEEP))
+            ]
+            withs = block + withs  # outer blocks first, items in source order
         cur = ctx.parents.get(cur)
-    return kept + list(reversed(withs))
+    return kept + withs
