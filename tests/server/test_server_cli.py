@@ -28,9 +28,9 @@ def free_port() -> int:
 
 
 def project(tmp_path: Path) -> Path:
-    for name in ("models.py", "pixelcode.py"):
+    for name in ("server_models.py", "pixelcode.py"):
         shutil.copy(HERE / name, tmp_path / name)
-    (tmp_path / "reactor.yaml").write_text("model: models:Counter\nname: counter\n")
+    (tmp_path / "reactor.yaml").write_text("model: server_models:Counter\nname: counter\n")
     return tmp_path / "reactor.yaml"
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from models import Counter
 from reactor._options import ServeOptions
 from reactor._runner import Runner
 from reactor._schema import build_schema
 from reactor._server import ReactorServer
 from reactor._transport import SettingsError
+from server_models import Counter
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -222,7 +222,7 @@ def test_malformed_turn_and_stun_options_are_refused_with_a_hint() -> None:
 
 
 async def test_configured_stun_and_turn_are_offered_to_the_client() -> None:
-    from conftest import serving
+    from server_harness import serving
 
     async with serving(
         Runner(Counter()),

@@ -6,9 +6,9 @@ import asyncio
 import itertools
 
 import pytest
-from conftest import serving
-from models import Counter, WithSound, counter_at
 from reactor._runner import Runner
+from server_harness import serving
+from server_models import Counter, WithSound, counter_at
 
 pytestmark = pytest.mark.timeout(60)
 

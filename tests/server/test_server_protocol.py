@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from models import Counter
 from reactor._protocol import (
     MAX_MESSAGE_BYTES,
     Command,
@@ -17,6 +16,7 @@ from reactor._protocol import (
 )
 from reactor._runner import Runner
 from reactor._state import Rejection
+from server_models import Counter
 
 
 def wire(scope: object, type_: object, data: object) -> str:

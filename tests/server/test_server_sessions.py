@@ -7,9 +7,9 @@ import asyncio
 import time
 
 import pytest
-from conftest import serving
-from models import Counter
 from reactor._runner import Runner
+from server_harness import serving
+from server_models import Counter
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -31,7 +31,8 @@ async def test_a_silent_client_is_dropped_after_the_ping_timeout() -> None:
         await client.wait_frames(3)
         assert model.log == ["connected"]
         await until(lambda: running.server.session is None)  # the client never pings
-        assert "no ping" in running.server.ended[-1][1]
+        assert "no ping" in running.server.ended[-1][1], running.server.ended
+        await until(lambda: "disconnected" in model.log)
         assert model.log == ["connected", "disconnected"]
         steps = model.steps
         await asyncio.sleep(0.4)
@@ -112,7 +113,8 @@ async def test_a_client_that_closes_its_peer_ends_the_session() -> None:
         await client.wait_frames(3)
         await client.pc.close()  # no stop_session
         await until(lambda: running.server.session is None, timeout=15)
-        assert running.server.ended[-1][1].startswith("peer connection")
+        assert running.server.ended[-1][1].startswith("peer connection"), running.server.ended
+        await until(lambda: "disconnected" in model.log)
         assert model.log == ["connected", "disconnected"]
         await client.close(stop=False)
 
