@@ -515,6 +515,7 @@ def _state(
     guards = bounds.collect(fn.node.body, names, index.constants, ctx.line)
     steps = per_step.find(body, best.header.index_var, names, ctx) if body is not None else []
     step_names = {s.param for s in steps}
+    iterated = names_of(best.header.iter_node).reads if best.header.iter_node is not None else set()
     fields: list[state.FieldDraft] = []
     non_state: list[NonStateParam] = []
     for param, node in plist:
@@ -567,6 +568,8 @@ def _state(
                 info.type == "" and info.not_state == "" and node.default is not None
             ):
                 info = state.TypeInfo("choice", choices=choices)
+        if not info.not_state and not info.type and param.name in iterated:
+            info = state.TypeInfo("", not_state="the frame loop iterates over it: a sequence")
         if info.not_state or not info.type:
             reason = info.not_state or "it has no annotation, no literal default and no type"
             non_state.append(NonStateParam(param, reason))
@@ -583,7 +586,7 @@ def _state(
                     "RC202",
                     node,
                     f"type of parameter `{param.name}` is unknown: {reason}",
-                    f"annotate it (e.g. `{param.name}: float = 1.0`) to make it state",
+                    "annotate it int, float, str or bool and give it a default to make it state",
                 )
             continue
         default, has_default = state.default_value(node.default, info, index)

@@ -305,3 +305,18 @@ def test_indexed_tensor_input_is_not_a_per_step_field() -> None:
     assert [f.name for f in plan.state] == ["sharp"]
     assert plan.per_step == ()
     assert [p.param.name for p in plan.non_state] == ["video"]
+
+
+def test_untyped_parameter_the_loop_iterates_is_an_input_not_unknown() -> None:
+    plan = plan_of(
+        """
+        def render_path(poses, exposure: float = 1.0):
+            frames = []
+            for pose in poses:
+                frames.append(draw(pose) * exposure)
+            return frames
+        """
+    )
+    (ns,) = plan.non_state
+    assert (ns.param.name, ns.reason) == ("poses", "the frame loop iterates over it: a sequence")
+    assert "RC201" in codes(plan) and "RC202" not in codes(plan)
