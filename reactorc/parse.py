@@ -13,6 +13,7 @@ import hashlib
 import io
 import re
 import tokenize
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,7 +150,9 @@ _AT = re.compile(r"error at (\d+):(\d+)")
 def _syntax_error_details(text: str, exc: cst.ParserSyntaxError) -> tuple[int, int, str]:
     """Prefer CPython's own message and position (clearer), fall back to libcst's."""
     try:
-        ast.parse(text)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ast.parse(text)
     except SyntaxError as py:
         if py.lineno:
             return py.lineno, max(py.offset or 1, 1), py.msg

@@ -1,0 +1,1024 @@
+"""Rewrite: build the wrapper's `inference()` body from the original method's body.
+
+A libcst transformer copies the pipeline's own statements and edits them where the plan says:
+`self` becomes the loaded pipeline object, state fields are read from `self.state`, the sink
+becomes a `yield`, the post-loop epilogue becomes a per-chunk `postprocess()`, pre-loop
+statements that read a live field are re-run when that field changes, tqdm is dropped. It
+decides nothing the plan does not say; what it cannot express is a `RewriteError`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from reactorc.plan import EpilogueStatement, Plan, PreLoopStatement, Span, StateField
+
+WRAPPER_SELF = "__wrapper_self__"
+"""Placeholder for the wrapper's own `self` while the original's `self` is being renamed."""
+
+COLLECT_CALLS = frozenset({"np.stack", "numpy.stack", "np.array", "numpy.array", "torch.stack"})
+"""Collecting calls that, applied to a list of one frame, only add a leading axis of one."""
+
+
+class RewriteError(Exception):
+    """The plan asks for something the rewriter cannot express; one line for the user."""
+
+
+@dataclass(frozen=True)
+class GlobalName:
+    """A module-level name of the original that the wrapper's code uses.
+
+    `import_code` is the import statement that binds it (absolute top-level imports are
+    repeated in the wrapper); "" means the wrapper takes it from the loaded original module."""
+
+    name: str
+    import_code: str = ""
+
+
+@dataclass(frozen=True)
+class Inference:
+    """The rewritten `inference()`: its body as code (indented by 8 spaces, without the def),
+    the decorators it keeps, and the original's module-level names that code needs."""
+
+    body: str
+    decorators: tuple[str, ...]
+    globals: tuple[GlobalName, ...]
+    pipeline_var: str
+    is_async: bool
+    recomputed: tuple[str, ...]
+    """Live fields whose change re-runs pre-loop statements."""
+
+
+# --------------------------------------------------------------------------------------------
+# Small name transformers (no metadata: they run on detached, already-edited trees)
+
+
+class _NamePositions(cst.CSTVisitor):
+    """Remembers which Name nodes are not variable references (attributes, keywords, defs)."""
+
+    def __init__(self) -> None:
+        self.not_refs: set[int] = set()
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self.not_refs.add(id(node.attr))
+
+    def visit_Arg(self, node: cst.Arg) -> None:
+        if node.keyword is not None:
+            self.not_refs.add(id(node.keyword))
+
+    def visit_Param(self, node: cst.Param) -> None:
+        self.not_refs.add(id(node.name))
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.not_refs.add(id(node.name))
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.not_refs.add(id(node.name))
+
+    def visit_ImportAlias(self, node: cst.ImportAlias) -> None:
+        for n in _iter(node):
+            self.not_refs.add(id(n))
+
+
+def _iter(node: cst.CSTNode) -> Iterable[cst.CSTNode]:
+    yield node
+    for child in node.children:
+        yield from _iter(child)
+
+
+class _Rename(cst.CSTTransformer):
+    """Replace variable references by name with an expression (all occurrences, any context)."""
+
+    def __init__(self, mapping: dict[str, cst.BaseExpression], not_refs: set[int]) -> None:
+        self.mapping = mapping
+        self.not_refs = not_refs
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
+        if id(original) in self.not_refs:
+            return updated
+        return self.mapping.get(original.value, updated)
+
+
+def rename(node: cst.CSTNode, mapping: dict[str, cst.BaseExpression]) -> cst.CSTNode:
+    """`node` with variable references renamed per `mapping` (attributes/keywords untouched)."""
+    positions = _NamePositions()
+    node.visit(positions)
+    return node.visit(_Rename(mapping, positions.not_refs))
+
+
+class _LiveReads(cst.CSTTransformer):
+    """Inside the frame loop: read live fields from the wrapper's state, per-step sequences too."""
+
+    def __init__(
+        self, direct: set[str], per_step: dict[str, tuple[str, bool]], not_refs: set[int]
+    ) -> None:
+        self.direct = direct
+        self.per_step = per_step
+        self.not_refs = not_refs
+
+    def leave_Subscript(
+        self, original: cst.Subscript, updated: cst.Subscript
+    ) -> cst.BaseExpression:
+        if isinstance(original.value, cst.Name) and original.value.value in self.per_step:
+            index_code, has_sequence = self.per_step[original.value.value]
+            sl = _code_of_slices(original.slice)
+            if sl == index_code:
+                current = _state_attr(original.value.value)
+                if not has_sequence:
+                    return current
+                return cst.BooleanOperation(
+                    left=current,
+                    operator=cst.Or(),
+                    right=original,
+                    lpar=[cst.LeftParen()],
+                    rpar=[cst.RightParen()],
+                )
+        return updated
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
+        if id(original) in self.not_refs or original.value not in self.direct:
+            return updated
+        return _state_attr(original.value)
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node)
+
+
+def _code_of_slices(slices: Sequence[cst.SubscriptElement]) -> str:
+    return ", ".join(_code(s.slice).strip() for s in slices)
+
+
+def _state_attr(field: str) -> cst.Attribute:
+    return cst.Attribute(
+        value=cst.Attribute(value=cst.Name(WRAPPER_SELF), attr=cst.Name("state")),
+        attr=cst.Name(field),
+    )
+
+
+def _stmt(code: str) -> cst.BaseStatement:
+    return cst.parse_statement(code)
+
+
+def _expr(code: str) -> cst.BaseExpression:
+    return cst.parse_expression(code)
+
+
+# --------------------------------------------------------------------------------------------
+# Facts about the original function that the plan gives as code, re-found in the tree
+
+
+def _bound_names(node: cst.CSTNode) -> set[str]:
+    """Every name the function binds: parameters, assignment and loop targets, defs, imports."""
+    out: set[str] = set()
+
+    def targets(t: cst.BaseExpression) -> None:
+        if isinstance(t, cst.Name):
+            out.add(t.value)
+        elif isinstance(t, (cst.Tuple, cst.List)):
+            for el in t.elements:
+                targets(el.value)
+        elif isinstance(t, cst.StarredElement):
+            targets(t.value)
+
+    for n in _iter(node):
+        if isinstance(n, cst.Param):
+            out.add(n.name.value)
+        elif isinstance(n, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.For, cst.CompFor)):
+            targets(n.target)
+        elif isinstance(n, cst.AsName):
+            targets(n.name)  # type: ignore[arg-type]
+        elif isinstance(n, cst.NamedExpr):
+            targets(n.target)
+        elif isinstance(n, (cst.FunctionDef, cst.ClassDef)):
+            out.add(n.name.value)
+        elif isinstance(n, cst.ImportAlias):
+            out.add(_alias_binding(n))
+        elif isinstance(n, cst.ExceptHandler) and n.name is not None:
+            targets(n.name.name)  # type: ignore[arg-type]
+    return out
+
+
+def _referenced_names(node: cst.CSTNode) -> set[str]:
+    positions = _NamePositions()
+    node.visit(positions)
+    return {
+        n.value for n in _iter(node) if isinstance(n, cst.Name) and id(n) not in positions.not_refs
+    }
+
+
+def _alias_binding(alias: cst.ImportAlias) -> str:
+    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+        return alias.asname.name.value
+    return _code(alias.name).split(".")[0]
+
+
+def module_bindings(module: cst.Module) -> dict[str, str]:
+    """Names the original binds at module level: name -> the import statement that binds it,
+    or "" when it is bound otherwise (def, class, assignment, guarded or relative import)."""
+    out: dict[str, str] = {}
+    for stmt in module.body:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            for small in stmt.body:
+                if isinstance(small, cst.Import):
+                    for alias in small.names:
+                        out[_alias_binding(alias)] = f"import {_code(alias).strip().rstrip(',')}"
+                elif isinstance(small, cst.ImportFrom) and not isinstance(
+                    small.names, cst.ImportStar
+                ):
+                    relative = bool(small.relative)
+                    mod = _code(small.module) if small.module is not None else ""
+                    for alias in small.names:
+                        name = _alias_binding(alias)
+                        if relative or not mod:
+                            out[name] = ""
+                        else:
+                            out[name] = f"from {mod} import {_code(alias).strip().rstrip(',')}"
+                else:
+                    for name in _bound_names(small):
+                        out.setdefault(name, "")
+        elif isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+            out[stmt.name.value] = ""
+        else:  # if/try/with at module level: whatever they bind comes from the module itself
+            for n in _iter(stmt):
+                if isinstance(n, (cst.FunctionDef, cst.ClassDef)):
+                    out.setdefault(n.name.value, "")
+            for name in _bound_names(stmt):
+                out[name] = ""
+    return out
+
+
+def _is_guard(stmt: cst.CSTNode) -> bool:
+    """`assert ...` or `if ...: raise ...` with nothing else: it checks, it computes nothing."""
+    if isinstance(stmt, cst.SimpleStatementLine):
+        return all(isinstance(s, cst.Assert) for s in stmt.body)
+    if isinstance(stmt, cst.If) and stmt.orelse is None:
+        body = stmt.body.body
+        return all(
+            isinstance(s, cst.SimpleStatementLine) and all(isinstance(x, cst.Raise) for x in s.body)
+            for s in body
+        )
+    return False
+
+
+# --------------------------------------------------------------------------------------------
+# The transformer
+
+
+@dataclass
+class _Decisions:
+    """What the plan says, indexed by source line for the transformer."""
+
+    loop_pos: tuple[int, int]
+    sink_line: int
+    sink_col: int
+    epilogue_lines: set[int]
+    drop_lines: set[int]
+    recompute_lines: dict[int, PreLoopStatement]
+    direct_live: set[str]
+    refresh_live: list[str]
+    per_step: dict[str, tuple[str, bool]]
+    triggers: list[str]
+    keep_accumulation: bool
+    """The loop reads the accumulator besides adding to it (a context window): the original's
+    accumulation stays and the yield follows it."""
+
+
+class _Builder(cst.CSTTransformer):
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def __init__(self, plan: Plan, d: _Decisions, output_call: str, pipeline_var: str) -> None:
+        super().__init__()
+        self.plan = plan
+        self.d = d
+        self.output_call = output_call
+        self.pipeline_var = pipeline_var
+        self.fn_line = plan.function_span.start_line if plan.function_span else -1
+        self.function: cst.FunctionDef | None = None
+        self.recompute_nodes: dict[int, cst.BaseStatement] = {}
+        self.epilogue_nodes: dict[int, cst.BaseStatement] = {}
+        self.sink_done = False
+        self.loop_done = False
+        self.depth = 0
+
+    # positions --------------------------------------------------------------------------
+    def _pos(self, node: cst.CSTNode) -> tuple[int, int]:
+        r = self.get_metadata(PositionProvider, node)
+        return r.start.line, r.start.column
+
+    def _in_function(self) -> bool:
+        return self.depth > 0
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        if self._pos(node)[0] == self.fn_line and self.function is None and self.depth == 0:
+            self.depth = 1
+            return True
+        if self.depth:
+            self.depth += 1
+            return True
+        return True
+
+    def leave_FunctionDef(
+        self, original: cst.FunctionDef, updated: cst.FunctionDef
+    ) -> cst.FunctionDef:
+        if self.depth == 1:
+            self.depth = 0
+            self.function = updated
+        elif self.depth:
+            self.depth -= 1
+        return updated
+
+    # statements -------------------------------------------------------------------------
+    def on_leave(self, original: cst.CSTNode, updated: cst.CSTNode) -> object:
+        result = super().on_leave(original, updated)
+        if not self._in_function() or not isinstance(original, cst.BaseStatement):
+            return result
+        line, col = self._pos(original)
+        if (line, col) == self.d.loop_pos or (
+            self.plan.frame_loop is not None
+            and self.plan.frame_loop.kind == "comprehension"
+            and self._contains_loop(original)
+        ):
+            return result
+        if line in self.d.recompute_lines and isinstance(result, cst.BaseStatement):
+            self.recompute_nodes[line] = result
+        if line in self.d.epilogue_lines:
+            if isinstance(result, cst.BaseStatement):
+                self.epilogue_nodes[line] = result
+            return cst.RemoveFromParent()
+        if line in self.d.drop_lines:
+            return cst.RemoveFromParent()
+        if isinstance(original, cst.SimpleStatementLine) and self._is_sink_statement(original):
+            return self._sink_replacement(original, updated)  # type: ignore[arg-type]
+        return result
+
+    def _contains_loop(self, stmt: cst.CSTNode) -> bool:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            return False
+        r = self.get_metadata(PositionProvider, stmt)
+        return r.start.line <= self.d.loop_pos[0] <= r.end.line
+
+    def _is_sink_statement(self, stmt: cst.SimpleStatementLine) -> bool:
+        r = self.get_metadata(PositionProvider, stmt)
+        start = (r.start.line, r.start.column)
+        end = (r.end.line, r.end.column)
+        return start <= (self.d.sink_line, self.d.sink_col) <= end
+
+    def _sink_replacement(
+        self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine
+    ) -> cst.FlattenSentinel[cst.BaseStatement] | cst.BaseStatement:
+        plan = self.plan
+        assert plan.frame_loop is not None
+        sink = plan.frame_loop.sink
+        self.sink_done = True
+        emit = yield_statement(self.output_call, chunk_expression(plan))
+        if sink.kind in ("index-write", "slice-write"):
+            return cst.FlattenSentinel([updated, emit])
+        if sink.kind == "yield":
+            return _ReplaceYield(self.output_call).visit_statement(updated)
+        if sink.kind in ("append", "cat") and self.d.keep_accumulation:
+            return cst.FlattenSentinel([updated, emit])
+        return emit
+
+    # the frame loop ----------------------------------------------------------------------
+    def leave_For(self, original: cst.For, updated: cst.For) -> cst.BaseStatement:
+        if not self._in_function() or self._pos(original) != self.d.loop_pos:
+            return updated
+        return self._frame_loop(updated)
+
+    def leave_While(self, original: cst.While, updated: cst.While) -> cst.BaseStatement:
+        if not self._in_function() or self._pos(original) != self.d.loop_pos:
+            return updated
+        return self._frame_loop(updated)
+
+    def leave_SimpleStatementLine(
+        self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement] | cst.RemovalSentinel:
+        loop = self.plan.frame_loop
+        if (
+            not self._in_function()
+            or loop is None
+            or loop.kind != "comprehension"
+            or not self._contains_loop(original)
+        ):
+            return updated
+        return self._comprehension_loop(original)
+
+    def _comprehension_loop(self, stmt: cst.SimpleStatementLine) -> cst.BaseStatement:
+        comp = None
+        for n in _iter(stmt):
+            if isinstance(n, (cst.ListComp, cst.GeneratorExp)):
+                r = self.get_metadata(PositionProvider, n)
+                if (r.start.line, r.start.column) == self.d.loop_pos:
+                    comp = n
+        if comp is None or comp.for_in.inner_for_in is not None:
+            raise RewriteError("the frame comprehension has several `for` clauses")
+        body: list[cst.BaseStatement] = []
+        for cond in comp.for_in.ifs:
+            body.append(
+                cst.If(
+                    test=cst.UnaryOperation(operator=cst.Not(), expression=cond.test),
+                    body=cst.IndentedBlock(body=[_stmt("continue")]),
+                )
+            )
+        body.append(yield_statement(self.output_call, chunk_expression(self.plan)))
+        self.sink_done = True
+        loop = cst.For(
+            target=comp.for_in.target,
+            iter=comp.for_in.iter,
+            body=cst.IndentedBlock(body=body),
+        )
+        return self._frame_loop(loop)
+
+    def _frame_loop(self, loop: cst.For | cst.While) -> cst.BaseStatement:
+        self.loop_done = True
+        plan = self.plan
+        fl = plan.frame_loop
+        assert fl is not None
+        body = list(loop.body.body)
+        # live reads where the loop uses them
+        block = cst.IndentedBlock(body=body)
+        positions = _NamePositions()
+        block.visit(positions)
+        block = block.visit(_LiveReads(self.d.direct_live, self.d.per_step, positions.not_refs))
+        body = list(block.body)
+        head: list[cst.BaseStatement] = []
+        head += self._recompute_block()
+        head += [_stmt(f"{f} = {WRAPPER_SELF}.state.{f}") for f in self.d.refresh_live]
+        if isinstance(loop, cst.For) and fl.progress_wrapper and fl.iterable:
+            loop = loop.with_changes(iter=_expr(fl.iterable))
+        if isinstance(loop, cst.For) and self._iterates_live_sequence(loop):
+            return self._indexed_loop(loop, head, body)
+        return loop.with_changes(body=loop.body.with_changes(body=[*head, *body]))
+
+    def _iterates_live_sequence(self, loop: cst.For) -> bool:
+        if not isinstance(loop.iter, cst.Name) or loop.asynchronous is not None:
+            return False
+        name = loop.iter.value
+        if name in self.d.triggers:
+            return True
+        return any(
+            name in self.plan.pre_loop[i].defines
+            for i in range(len(self.plan.pre_loop))
+            if self.plan.pre_loop[i].span.start_line in self.d.recompute_lines
+        )
+
+    def _indexed_loop(
+        self, loop: cst.For, head: list[cst.BaseStatement], body: list[cst.BaseStatement]
+    ) -> cst.BaseStatement:
+        """`for x in seq` over a sequence a live field rebuilds: index it, so a rebuilt
+        sequence is used from the next frame on (at the same position)."""
+        assert isinstance(loop.iter, cst.Name)
+        seq = loop.iter.value
+        position = _fresh("position", self._taken())
+        fetch = cst.SimpleStatementLine(
+            body=[
+                cst.Assign(
+                    targets=[cst.AssignTarget(target=loop.target)],
+                    value=_expr(f"{seq}[{position}]"),
+                )
+            ]
+        )
+        new_body = [*head, fetch, _stmt(f"{position} += 1"), *body]
+        while_loop = cst.While(
+            test=_expr(f"{position} < len({seq})"),
+            body=cst.IndentedBlock(body=new_body),
+        )
+        return cst.FlattenSentinel([_stmt(f"{position} = 0"), while_loop])  # type: ignore[return-value]
+
+    def _taken(self) -> set[str]:
+        return _bound_names(self.function) if self.function is not None else set()
+
+    def _recompute_block(self) -> list[cst.BaseStatement]:
+        triggers = self.d.triggers
+        if not triggers:
+            return []
+        stmts = [
+            (pre, self.recompute_nodes[line])
+            for line, pre in sorted(self.d.recompute_lines.items())
+            if line in self.recompute_nodes
+        ]
+        if len(triggers) == 1:
+            (f,) = triggers
+            inner = [_stmt(f"{f} = {WRAPPER_SELF}.state.{f}"), *(node for _, node in stmts)]
+            return [
+                cst.If(
+                    test=_expr(f"{WRAPPER_SELF}.state.{f} != {f}"),
+                    body=cst.IndentedBlock(body=inner),
+                )
+            ]
+        out: list[cst.BaseStatement] = [
+            _stmt(f"{f}_changed = {WRAPPER_SELF}.state.{f} != {f}") for f in triggers
+        ]
+        out += [_stmt(f"{f} = {WRAPPER_SELF}.state.{f}") for f in triggers]
+        groups: list[tuple[tuple[str, ...], list[cst.BaseStatement]]] = []
+        for pre, node in stmts:
+            key = tuple(f for f in triggers if f in pre.depends_on)
+            if groups and groups[-1][0] == key:
+                groups[-1][1].append(node)
+            else:
+                groups.append((key, [node]))
+        for key, nodes in groups:
+            test = " or ".join(f"{f}_changed" for f in key)
+            out.append(cst.If(test=_expr(test), body=cst.IndentedBlock(body=nodes)))
+        return out
+
+
+class _ReplaceYield(cst.CSTTransformer):
+    def __init__(self, output_call: str) -> None:
+        self.output_call = output_call
+
+    def visit_statement(self, stmt: cst.BaseStatement) -> cst.BaseStatement:
+        return stmt.visit(self)  # type: ignore[return-value]
+
+    def leave_Yield(self, original: cst.Yield, updated: cst.Yield) -> cst.Yield:
+        if updated.value is None or isinstance(updated.value, cst.From):
+            return updated
+        return updated.with_changes(value=_output(self.output_call, updated.value))
+
+
+def _output(output_call: str, frames: cst.BaseExpression) -> cst.BaseExpression:
+    return cst.Call(
+        func=_expr(output_call),
+        args=[
+            cst.Arg(
+                keyword=cst.Name("main_video"),
+                value=cst.Call(func=cst.Name("to_video"), args=[cst.Arg(frames)]),
+                equal=cst.AssignEqual(
+                    whitespace_before=cst.SimpleWhitespace(""),
+                    whitespace_after=cst.SimpleWhitespace(""),
+                ),
+            )
+        ],
+    )
+
+
+def yield_statement(output_call: str, frames: cst.BaseExpression) -> cst.SimpleStatementLine:
+    """`yield Output(main_video=to_video(frames))`."""
+    return cst.SimpleStatementLine(body=[cst.Expr(cst.Yield(value=_output(output_call, frames)))])
+
+
+def _fresh(base: str, taken: set[str]) -> str:
+    name = base
+    while name in taken or keyword.iskeyword(name):
+        name += "_"
+    return name
+
+
+# --------------------------------------------------------------------------------------------
+# The chunk: what one iteration adds, and the epilogue applied to it
+
+
+def accumulator(plan: Plan) -> str:
+    """The name the original collects frames into ("" for writers, yields and returns)."""
+    assert plan.frame_loop is not None
+    sink = plan.frame_loop.sink
+    if sink.kind in ("append", "index-write", "slice-write", "cat") and sink.target:
+        return sink.target.split(".")[0].split("[")[0]
+    return ""
+
+
+def epilogue_statements(plan: Plan) -> tuple[EpilogueStatement, ...]:
+    """The post-loop statements the wrapper applies to each chunk (none for writers/yields)."""
+    fl = plan.frame_loop
+    assert fl is not None
+    if fl.sink.kind in ("writer", "yield", "return") or not accumulator(plan):
+        return ()
+    return plan.epilogue
+
+
+def _simple_epilogue(plan: Plan) -> bool:
+    """The epilogue only returns the collected frames (`np.stack(frames)`, `video`)."""
+    epi = epilogue_statements(plan)
+    if not epi:
+        return True
+    if len(epi) != 1 or epi[0].role != "return":
+        return False
+    acc = accumulator(plan)
+    value = _return_value(epi[0].code)
+    if value is None:
+        return False
+    if isinstance(value, cst.Name):
+        return value.value == acc
+    fl = plan.frame_loop
+    assert fl is not None
+    if fl.frames_per_iteration != 1 or fl.sink.kind != "append":
+        return False
+    if isinstance(value, cst.Call) and _code(value.func) in COLLECT_CALLS and value.args:
+        first, *rest = value.args
+        return (
+            first.keyword is None
+            and isinstance(first.value, cst.Name)
+            and first.value.value == acc
+            and all(
+                (a.keyword is None or a.keyword.value == "axis") and _code(a.value).strip() == "0"
+                for a in rest
+            )
+            and len(rest) <= 1
+        )
+    return False
+
+
+def _return_value(code: str) -> cst.BaseExpression | None:
+    stmt = cst.parse_statement(code)
+    if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Return):
+        return stmt.body[0].value
+    return None
+
+
+def _slice_keeping_axes(index_code: str) -> str:
+    """`i` -> `i : i + 1`: a written slice that keeps every axis of the preallocated tensor."""
+    expr = cst.parse_expression(f"x[{index_code}]")
+    assert isinstance(expr, cst.Subscript)
+    parts = []
+    for el in expr.slice:
+        code = _code(el.slice).strip()
+        if isinstance(el.slice, cst.Index) and code not in ("...", "None"):
+            if re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*", code):
+                parts.append(f"{code} : {code} + 1")
+            else:
+                parts.append(f"({code}) : ({code}) + 1")
+        else:
+            parts.append(code)
+    return ", ".join(parts)
+
+
+def chunk_expression(plan: Plan) -> cst.BaseExpression:
+    """The frames of one iteration, passed through `postprocess()` when the epilogue does more
+    than collect them."""
+    fl = plan.frame_loop
+    assert fl is not None
+    sink = fl.sink
+    acc = accumulator(plan)
+    if sink.kind in ("index-write", "slice-write"):
+        part = f"{acc}[{_slice_keeping_axes(sink.index_expr)}]"
+    elif sink.kind == "cat" or (
+        sink.kind == "append" and fl.frames_per_iteration == 1 and _simple_epilogue(plan)
+    ):
+        part = sink.frame_expr
+    elif sink.kind == "append":
+        part = f"[{sink.frame_expr}]"
+    else:
+        return _expr(sink.frame_expr)
+    if _simple_epilogue(plan):
+        return _expr(part)
+    passed = postprocess_params(plan)[1:]
+    return _expr(f"postprocess({', '.join([part, *passed])})")
+
+
+def postprocess_params(plan: Plan) -> list[str]:
+    """The accumulator, then names the epilogue reads before it rebinds them (they are passed
+    in, so the per-chunk function sees the loop's values without rebinding the loop's)."""
+    acc = accumulator(plan)
+    out = [acc]
+    defined: set[str] = {acc}
+    epi = epilogue_statements(plan)
+    later_defines = [set(s.defines) for s in epi]
+    for k, st in enumerate(epi):
+        for name in st.reads:
+            if name in defined or name in out:
+                continue
+            if any(name in d for d in later_defines[k:]):
+                out.append(name)
+        defined |= set(st.defines)
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The entry point
+
+
+def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
+    """Build `inference()` for `plan` from the original `source` (the text the plan came from)."""
+    if not plan.ok or plan.frame_loop is None:
+        raise RewriteError("the plan has no frame loop; nothing to rewrite")
+    fl = plan.frame_loop
+    module = cst.parse_module(source)
+    bindings = module_bindings(module)
+    if plan.symbol_kind == "step":
+        return _step_inference(plan, module, bindings, output_class)
+    wrapper = MetadataWrapper(module)
+    fn_node = _find_function(wrapper, plan)
+    body_names = _bound_names(fn_node)
+    pipeline_var = _fresh("pipeline", body_names | set(bindings))
+
+    live = [f for f in plan.state if f.live and not f.per_step]
+    assigned = body_names - {p.name for p in plan.params}
+    assigned |= _assigned_in_body(fn_node)
+    recompute = {
+        pre.span.start_line: pre
+        for pre in plan.pre_loop
+        if any(f.name in pre.depends_on for f in live)
+        and not _is_guard(cst.parse_statement(pre.code))
+    }
+    triggers = [f.name for f in live if any(f.name in p.depends_on for p in recompute.values())]
+    loop_reads = _loop_reads(wrapper, fl.span)
+    acc = accumulator(plan)
+    keep_accumulation = bool(acc) and acc in _loop_reads(wrapper, fl.span, skip=fl.sink.span)
+    direct = {
+        f.name
+        for f in live
+        if f.name not in triggers and f.name not in assigned and f.name in loop_reads
+    }
+    refresh = [
+        f.name
+        for f in live
+        if f.name not in triggers and f.name in assigned and f.name in loop_reads
+    ]
+    if (
+        fl.kind == "for-iter"
+        and fl.iterable in {f.name for f in live}
+        and fl.iterable not in triggers
+    ):
+        # the live field is the iterated sequence itself: re-read it every step
+        direct.discard(fl.iterable)
+        refresh = [n for n in refresh if n != fl.iterable]
+        triggers.append(fl.iterable)
+    per_step = {s.param: (s.index_expr, _has_default(plan, s.param)) for s in plan.per_step}
+    drop: set[int] = set()
+    for pre in plan.pre_loop:
+        defines = set(pre.defines)
+        if fl.sink.kind == "writer" and fl.sink.target and fl.sink.target in defines:
+            drop.add(pre.span.start_line)
+        if acc and fl.sink.kind in ("append", "cat") and defines == {acc} and not keep_accumulation:
+            drop.add(pre.span.start_line)
+    drop |= _docstring_lines(fn_node, wrapper)
+    d = _Decisions(
+        loop_pos=(fl.span.start_line, fl.span.start_col),
+        sink_line=fl.sink.span.start_line,
+        sink_col=fl.sink.span.start_col,
+        epilogue_lines={s.span.start_line for s in plan.epilogue},
+        drop_lines=drop,
+        recompute_lines=recompute,
+        direct_live=direct,
+        refresh_live=refresh,
+        per_step=per_step,
+        triggers=triggers,
+        keep_accumulation=keep_accumulation,
+    )
+    output_call = output_class
+    builder = _Builder(plan, d, output_call, pipeline_var)
+    wrapper.visit(builder)
+    if builder.function is None or not builder.loop_done:
+        raise RewriteError(f"could not find the frame loop of {plan.symbol} at line {fl.line}")
+    if not builder.sink_done and fl.sink.kind != "yield":
+        raise RewriteError(f"could not find the sink at line {fl.sink.span.start_line}")
+    fn = builder.function
+    statements: list[cst.BaseStatement] = list(_prologue(plan, pipeline_var))
+    post = _postprocess_def(plan, builder)
+    if post is not None:
+        statements.append(post)
+    statements += list(fn.body.body)  # type: ignore[arg-type]
+    body = cst.IndentedBlock(body=statements)
+    body = _rename_self(body, pipeline_var, plan)
+    code = cst.Module(
+        body=[cst.FunctionDef(name=cst.Name("f"), params=cst.Parameters(), body=body)]
+    ).code
+    inner = code.split("\n", 1)[1]
+    free = (_referenced_names(body) - _bound_names(body)) - {"self"}
+    free -= set(dir(builtins))
+    decorators = tuple(k.code for k in plan.kept if k.kind == "decorator")
+    for dec in decorators:
+        free |= _referenced_names(cst.parse_expression(dec)) - set(dir(builtins))
+    names = tuple(GlobalName(name, bindings[name]) for name in sorted(free) if name in bindings)
+    return Inference(
+        body=_reindent(inner, 4, 8),
+        decorators=decorators,
+        globals=names,
+        pipeline_var=pipeline_var,
+        is_async=plan.is_async,
+        recomputed=tuple(triggers),
+    )
+
+
+def _rename_self(body: cst.IndentedBlock, pipeline_var: str, plan: Plan) -> cst.IndentedBlock:
+    mapping: dict[str, cst.BaseExpression] = {WRAPPER_SELF: cst.Name("self")}
+    if plan.class_name and plan.symbol_kind != "function":
+        mapping["self"] = cst.Name(pipeline_var)
+    return rename(body, mapping)  # type: ignore[return-value]
+
+
+def _reindent(code: str, old: int, new: int) -> str:
+    out = []
+    for line in code.splitlines():
+        if line.startswith(" " * old):
+            out.append(" " * new + line[old:])
+        else:
+            out.append(line)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _has_default(plan: Plan, name: str) -> bool:
+    return any(p.name == name and p.default_code for p in plan.params)
+
+
+def _find_function(wrapper: MetadataWrapper, plan: Plan) -> cst.FunctionDef:
+    assert plan.function_span is not None
+    positions = wrapper.resolve(PositionProvider)
+    for node, r in positions.items():
+        if isinstance(node, cst.FunctionDef) and r.start.line == plan.function_span.start_line:
+            return node
+    raise RewriteError(f"cannot find {plan.symbol} at line {plan.function_span.start_line}")
+
+
+def _loop_reads(wrapper: MetadataWrapper, span: Span, skip: Span | None = None) -> set[str]:
+    """Names the frame loop reads (body and header), leaving out the statement at `skip`."""
+    positions = wrapper.resolve(PositionProvider)
+    loop = None
+    for node, r in positions.items():
+        if isinstance(node, (cst.For, cst.While, cst.ListComp, cst.GeneratorExp)) and (
+            r.start.line,
+            r.start.column,
+        ) == (span.start_line, span.start_col):
+            loop = node
+            break
+    if loop is None:
+        return set()
+    skipped: set[int] = set()
+    if skip is not None:
+        for node, r in positions.items():
+            if isinstance(node, cst.SimpleStatementLine) and (r.start.line, r.start.column) <= (
+                skip.start_line,
+                skip.start_col,
+            ) <= (r.end.line, r.end.column):
+                skipped |= {id(n) for n in _iter(node)}
+    positions_ = _NamePositions()
+    loop.visit(positions_)
+    return {
+        n.value
+        for n in _iter(loop)
+        if isinstance(n, cst.Name) and id(n) not in positions_.not_refs and id(n) not in skipped
+    }
+
+
+def _assigned_in_body(fn: cst.FunctionDef) -> set[str]:
+    return _bound_names(fn.body)
+
+
+def _docstring_lines(fn: cst.FunctionDef, wrapper: MetadataWrapper) -> set[int]:
+    body = fn.body.body
+    if not body:
+        return set()
+    first = body[0]
+    if (
+        isinstance(first, cst.SimpleStatementLine)
+        and len(first.body) == 1
+        and isinstance(first.body[0], cst.Expr)
+        and isinstance(first.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+    ):
+        positions = wrapper.resolve(PositionProvider)
+        return {positions[first].start.line}
+    return set()
+
+
+def _prologue(plan: Plan, pipeline_var: str) -> list[cst.BaseStatement]:
+    out: list[cst.BaseStatement] = []
+    if plan.class_name and plan.symbol_kind != "function":
+        out.append(_stmt(f"{pipeline_var} = {WRAPPER_SELF}.pipeline"))
+    per_step = {s.param for s in plan.per_step}
+    fields = {f.name: f for f in plan.state}
+    for p in plan.params:
+        if p.name in per_step:
+            out.append(_stmt(f"{p.name} = {p.default_code or 'None'}"))
+        elif p.name in fields:
+            out.append(_stmt(f"{p.name} = {WRAPPER_SELF}.state.{p.name}"))
+        elif p.kind == "var_positional":
+            out.append(_stmt(f"{p.name} = ()"))
+        elif p.kind == "var_keyword":
+            out.append(_stmt(f"{p.name} = {{}}"))
+        elif p.default_code:
+            out.append(_stmt(f"{p.name} = {p.default_code}"))
+        else:
+            raise RewriteError(
+                f"parameter `{p.name}` of {plan.symbol} is not state and has no default; "
+                "give it a default so the wrapper can call the pipeline without it"
+            )
+    return out
+
+
+def _postprocess_def(plan: Plan, builder: _Builder) -> cst.FunctionDef | None:
+    if _simple_epilogue(plan):
+        return None
+    epi = epilogue_statements(plan)
+    params = postprocess_params(plan)
+    stmts: list[cst.BaseStatement] = []
+    acc = accumulator(plan)
+    for st in epi:
+        node = builder.epilogue_nodes.get(st.span.start_line)
+        if node is None:
+            continue
+        if st.role == "return":
+            node = _frames_return(node, acc)
+        stmts.append(node)
+    lines = f"{epi[0].span.start_line}-{epi[-1].span.end_line}" if epi else ""
+    doc = _stmt(f'"""The original\'s post-loop steps (lines {lines}), applied to one chunk."""')
+    return cst.FunctionDef(
+        name=cst.Name("postprocess"),
+        params=cst.Parameters(params=[cst.Param(cst.Name(p)) for p in params]),
+        body=cst.IndentedBlock(body=[doc, *stmts]),
+    )
+
+
+def _frames_return(node: cst.BaseStatement, acc: str) -> cst.BaseStatement:
+    """`return Output(frames=np.stack(out), nsfw=[...])` -> `return np.stack(out)`: keep the part
+    of a returned record/tuple/dict that holds the frames."""
+    if not isinstance(node, cst.SimpleStatementLine) or not isinstance(node.body[0], cst.Return):
+        return node
+    value = node.body[0].value
+    if value is None:
+        return node
+    candidates: list[cst.BaseExpression] = []
+    if isinstance(value, cst.Call) and any(a.keyword is not None for a in value.args):
+        candidates = [a.value for a in value.args]
+    elif isinstance(value, cst.Tuple):
+        candidates = [e.value for e in value.elements]
+    elif isinstance(value, cst.Dict):
+        candidates = [e.value for e in value.elements if isinstance(e, cst.DictElement)]
+    for c in candidates:
+        if acc in _referenced_names(c) and not _is_len_only(c, acc):
+            return node.with_changes(body=[cst.Return(value=c)])
+    return node
+
+
+def _is_len_only(expr: cst.BaseExpression, acc: str) -> bool:
+    code = _code(expr)
+    return f"len({acc})" in code and code.count(acc) == 1
+
+
+def _step_inference(
+    plan: Plan, module: cst.Module, bindings: dict[str, str], output_class: str
+) -> Inference:
+    """A per-call `step()` API: reset once per episode, step per frame, end with the episode."""
+    fl = plan.frame_loop
+    assert fl is not None
+    method = plan.function_name
+    ret = _step_return(module, plan)
+    args = ", ".join(f"{f.name}=self.state.{f.name}" for f in plan.state)
+    lines = ["env = self.pipeline", "env.reset(**self.reset_options)", "while True:"]
+    if ret is not None and len(ret) >= 4:
+        names = ret
+        lines.append(f"    {', '.join(names)} = env.{method}({args})")
+        frame = names[ret_index_of_frame(plan, module)]
+        lines.append(f"    yield {output_class}(main_video=to_video({frame}))")
+        done = [n for n in names[2:4] if n in ("terminated", "truncated", "done")]
+        if len(ret) == 4:
+            done = [names[2]]
+        elif not done:
+            done = [names[2], names[3]]
+        lines.append(f"    if {' or '.join(done)}:")
+        lines.append("        return")
+    else:
+        lines.append(f"    frame = env.{method}({args})")
+        lines.append(f"    yield {output_class}(main_video=to_video(frame))")
+    body = "\n".join(" " * 8 + line for line in lines) + "\n"
+    return Inference(
+        body=body, decorators=(), globals=(), pipeline_var="env", is_async=False, recomputed=()
+    )
+
+
+STEP_NAMES = ("observation", "reward", "terminated", "truncated", "info")
+
+
+def _step_return(module: cst.Module, plan: Plan) -> tuple[str, ...] | None:
+    """Names for the parts of the tuple `step()` returns (gym's when it has 5 or 4 parts)."""
+    value = _step_return_value(module, plan)
+    if isinstance(value, cst.Tuple):
+        n = len(value.elements)
+        if n == 5:
+            return STEP_NAMES
+        if n == 4:
+            return ("observation", "reward", "done", "info")
+        return tuple(f"part{i}" for i in range(n)) if n >= 2 else None
+    return None
+
+
+def ret_index_of_frame(plan: Plan, module: cst.Module) -> int:
+    value = _step_return_value(module, plan)
+    assert plan.frame_loop is not None
+    if isinstance(value, cst.Tuple):
+        for i, el in enumerate(value.elements):
+            if _code(el.value).strip() == plan.frame_loop.sink.frame_expr:
+                return i
+    return 0
+
+
+def _step_return_value(module: cst.Module, plan: Plan) -> cst.BaseExpression | None:
+    wrapper = MetadataWrapper(module)
+    positions = wrapper.resolve(PositionProvider)
+    assert plan.frame_loop is not None
+    span = plan.frame_loop.sink.span
+    for node, r in positions.items():
+        if isinstance(node, cst.Return) and r.start.line <= span.start_line <= r.end.line:
+            return node.value
+    return None
+
+
+def state_fields_for(plan: Plan) -> tuple[StateField, ...]:
+    return plan.state
