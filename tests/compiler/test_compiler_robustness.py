@@ -67,7 +67,7 @@ def _mutate(source: str, data: st.DataObject) -> str:
         kind = data.draw(st.sampled_from(["cut", "drop", "dup", "insert", "swap", "indent"]))
         i = data.draw(st.integers(0, len(lines) - 1), label="line")
         if kind == "cut":
-            lines = lines[:i] + [lines[i][: data.draw(st.integers(0, len(lines[i])))]]
+            lines = [*lines[:i], lines[i][: data.draw(st.integers(0, len(lines[i])))]]
         elif kind == "drop":
             del lines[i]
         elif kind == "dup":
