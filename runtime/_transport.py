@@ -26,6 +26,7 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCSessionDescription,
 )
 from aiortc import rtcrtpsender as _rtcrtpsender
@@ -365,6 +366,7 @@ class Peer:
             self._pc = pc
             pc.on("datachannel", self._on_datachannel)
             pc.on("connectionstatechange", self._on_connection_state)
+            self._prefer_codec(pc, offer_sdp.count("\nm=video "))
             try:
                 await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             except Exception as exc:
@@ -376,6 +378,17 @@ class Peer:
                 raise OfferError(f"cannot answer this SDP offer: {_one_line(exc)}") from None
         self._reader = asyncio.ensure_future(self._read_messages())
         return pc.localDescription.sdp
+
+    def _prefer_codec(self, pc: RTCPeerConnection, video_sections: int) -> None:
+        """Make the chosen codec the one we send when the client offers it (others stay as a
+        fallback): transceivers made before the offer is applied take its video sections, in
+        order, with our codec preferences."""
+        codecs = RTCRtpSender.getCapabilities("video").codecs
+        wanted = f"video/{self.settings.codec}".lower()
+        ordered = [c for c in codecs if c.mimeType.lower() == wanted]
+        ordered += [c for c in codecs if c.mimeType.lower() != wanted]
+        for _ in range(video_sections):
+            pc.addTransceiver("video", direction="sendonly").setCodecPreferences(ordered)
 
     def _attach_tracks(self, pc: RTCPeerConnection, mapping: list[dict[str, Any]] | None) -> None:
         """Put each model track on the transceiver the client named for it (by mid), or, with
@@ -417,6 +430,10 @@ class Peer:
             transceiver.sender.replaceTrack(track)
             transceiver.direction = "sendonly"
             self.sinks[info.name] = track
+        used = {id(t) for t, _ in chosen}
+        for transceiver in pc.getTransceivers():
+            if id(transceiver) not in used:
+                transceiver.direction = "inactive"  # a section no model track goes to
 
     def _on_datachannel(self, channel: Any) -> None:
         if channel.label != "data":

@@ -134,3 +134,21 @@ async def test_streams_with_bitrate_and_h264_options() -> None:
                 assert {f.value for f in client.frames["main_video"]} == {10}
             finally:
                 await client.close()
+
+
+@pytest.mark.parametrize("codec", ["vp8", "h264"])
+async def test_the_codec_option_decides_what_is_sent(codec: str) -> None:
+    async with serving(Runner(Counter()), codec=codec) as running:
+        client = running.client()
+        await client.start()
+        await client.connect()
+        try:
+            await client.wait_frames(10, "main_video")
+            # The answer's first video payload type is what the server sends.
+            answer = running.server.session.answer.splitlines()
+            first = next(line for line in answer if line.startswith("m=video")).split()[3]
+            rtpmap = next(line for line in answer if line.startswith(f"a=rtpmap:{first} "))
+            assert rtpmap.split()[1].lower().startswith(f"{codec}/")
+            assert {f.value for f in client.frames["main_video"]} == {10}
+        finally:
+            await client.close()
