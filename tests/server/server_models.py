@@ -3,6 +3,7 @@ its index within the session and the `level` state value (see pixelcode)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 import numpy as np
@@ -13,6 +14,7 @@ from reactor import (
     InputState,
     ModelMessage,
     Output,
+    ReactorModel,
     ReactorPipeline,
     Video,
     connected,
@@ -111,4 +113,45 @@ class WithSound(Counter):
                 main_video=pixelcode.picture(SIZE, SIZE, index, self.state.level),
                 sound=np.zeros((1, 1600), dtype=np.int16),
             )
+            index += 1
+
+
+class Emitter(ReactorModel):
+    """A ReactorModel with full control: emits frames itself while a client is connected."""
+
+    state: Knobs
+    output: Picture
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log: list[str] = []
+
+    async def run(self) -> None:
+        index = 0
+        while self.connected.is_set():
+            await self.emit(pixelcode.picture(SIZE, SIZE, index, self.state.level))
+            index += 1
+            await asyncio.sleep(1 / 30)
+
+    @event(description="Say something back")
+    async def echo(self, text: str) -> None:
+        await self.send({"type": "echo", "data": {"text": text}})
+
+    @disconnected
+    def bye(self) -> None:
+        self.log.append("disconnected")
+
+
+class Faulty(Counter):
+    """Raises in its 5th step once; the runtime reports it and starts the generator again."""
+
+    failed = False
+
+    def inference(self):  # type: ignore[no-untyped-def]
+        index = 0
+        while True:
+            if index == 5 and not Faulty.failed:
+                Faulty.failed = True
+                raise RuntimeError("the model tripped")
+            yield pixelcode.picture(SIZE, SIZE, index, self.state.level)
             index += 1

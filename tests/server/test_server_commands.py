@@ -8,6 +8,9 @@ import statistics
 
 import pytest
 from reactor._protocol import MAX_MESSAGE_BYTES
+from reactor._runner import Runner
+from server_harness import serving
+from server_models import Emitter, Faulty
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -141,3 +144,48 @@ async def test_schema_and_capabilities_on_request(counter_server) -> None:
         assert names == {"set_level", "set_label", "set_mode", "set_mirror", "poke"}
     finally:
         await client.close()
+
+
+async def test_a_reactor_model_streams_and_answers_its_events() -> None:
+    model = Emitter()
+    async with serving(Runner(model)) as running:
+        client = running.client()
+        await client.start()
+        await client.connect()
+        try:
+            await client.wait_frames(5, "main_video")
+            client.send("application", "set_level", {"level": 42})
+            client.send("application", "echo", {"text": "hi"})
+            echo = await client.wait_message(lambda m: m["data"]["type"] == "echo")
+            assert echo["data"]["data"] == {"text": "hi"}
+            client.send("application", "echo", {})
+            error = await client.wait_message(is_error)
+            assert error["data"]["data"]["command"] == "echo"
+            assert error["data"]["data"]["field"] == "text"
+            for _ in range(100):
+                if client.frames["main_video"][-1].value == 42:
+                    break
+                await client.wait_frames(len(client.frames["main_video"]) + 1, "main_video")
+            assert client.frames["main_video"][-1].value == 42
+        finally:
+            await client.close()
+        assert model.log == ["disconnected"]
+
+
+async def test_a_model_error_reaches_the_client_and_the_stream_goes_on() -> None:
+    Faulty.failed = False
+    async with serving(Runner(Faulty())) as running:
+        client = running.client()
+        await client.start()
+        await client.connect()
+        try:
+            error = await client.wait_message(
+                lambda m: is_error(m) and m["data"]["data"].get("source") == "model"
+            )
+            assert "the model tripped" in error["data"]["data"]["message"]
+            assert error["data"]["data"]["restarts_left"] >= 0
+            before = len(client.frames.get("main_video", []))
+            await client.wait_frames(before + 10, "main_video")
+            assert running.server.session is not None
+        finally:
+            await client.close()
