@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,15 +38,18 @@ class Ctx:
         positions = source.wrapper.resolve(PositionProvider)
         parents: dict[cst.CSTNode, cst.CSTNode] = {}
         aliases: dict[str, str] = {}
+        kids: dict[int, tuple[cst.CSTNode, tuple[cst.CSTNode, ...]]] = {}
         stack: list[cst.CSTNode] = [source.module]
         while stack:
             node = stack.pop()
-            children = node.children
+            children = tuple(node.children)
+            kids[id(node)] = (node, children)
             for child in children:
                 parents[child] = node
             stack.extend(children)
             if isinstance(node, (cst.Import, cst.ImportFrom)):
                 _record_aliases(node, aliases)
+        _CHILDREN.set(kids)
         return cls(source, positions, parents, aliases)
 
     @property
@@ -114,6 +118,21 @@ def last_name(node: cst.CSTNode) -> str:
     return ""
 
 
+_CHILDREN: ContextVar[dict[int, tuple[cst.CSTNode, tuple[cst.CSTNode, ...]]] | None] = ContextVar(
+    "reactorc_children", default=None
+)
+"""Children of every node of the tree being analysed, computed once by `Ctx.of`: libcst's
+`node.children` runs a visitor on each access, which dominated analysis time."""
+
+
+def children_of(node: cst.CSTNode) -> tuple[cst.CSTNode, ...]:
+    cache = _CHILDREN.get()
+    entry = cache.get(id(node)) if cache is not None else None
+    if entry is not None and entry[0] is node:
+        return entry[1]
+    return tuple(node.children)
+
+
 def iter_nodes(node: cst.CSTNode, *, into_scopes: bool = False) -> Iterator[cst.CSTNode]:
     """Every node below `node` (itself included), not entering nested defs/classes/lambdas."""
     stack = [node]
@@ -122,7 +141,7 @@ def iter_nodes(node: cst.CSTNode, *, into_scopes: bool = False) -> Iterator[cst.
         yield n
         if n is not node and not into_scopes and isinstance(n, SCOPES):
             continue
-        stack.extend(reversed(n.children))
+        stack.extend(reversed(children_of(n)))
 
 
 def iter_calls(node: cst.CSTNode) -> Iterator[cst.Call]:
@@ -280,7 +299,7 @@ def _collect(node: cst.CSTNode, out: _Names, *, top: bool = False) -> None:
         return
     if isinstance(node, cst.Param):
         return
-    for child in node.children:
+    for child in children_of(node):
         _collect(child, out)
 
 

@@ -10,7 +10,15 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from reactorc.analysis._cst import Ctx, block, iter_calls, key_of, last_name, names_of
+from reactorc.analysis._cst import (
+    Ctx,
+    block,
+    children_of,
+    iter_calls,
+    key_of,
+    last_name,
+    names_of,
+)
 from reactorc.plan import PreLoopStatement
 
 RNG_CALLS = {
@@ -221,5 +229,5 @@ def _small_statements(body: cst.CSTNode) -> list[cst.CSTNode]:
             continue
         if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
             continue
-        stack.extend(node.children)
+        stack.extend(children_of(node))
     return out

@@ -7,7 +7,7 @@ from typing import Any
 
 import libcst as cst
 
-from reactorc.analysis._cst import Ctx, contains_yield, dotted, is_missing, literal
+from reactorc.analysis._cst import Ctx, children_of, contains_yield, dotted, is_missing, literal
 
 ENUM_BASES = {"Enum", "IntEnum", "StrEnum", "enum.Enum", "enum.IntEnum", "enum.StrEnum"}
 
@@ -19,6 +19,7 @@ class FunctionInfo:
     symbol: str
     node: cst.FunctionDef
     cls: cst.ClassDef | None
+    is_generator: bool = False
 
     @property
     def name(self) -> str:
@@ -27,10 +28,6 @@ class FunctionInfo:
     @property
     def class_name(self) -> str:
         return self.symbol.rsplit(".", 1)[0] if self.cls is not None else ""
-
-    @property
-    def is_generator(self) -> bool:
-        return contains_yield(self.node)
 
     @property
     def is_async(self) -> bool:
@@ -76,7 +73,7 @@ def build_index(ctx: Ctx) -> ModuleIndex:
 
 def _visit_top(stmt: cst.CSTNode, index: ModuleIndex, ctx: Ctx) -> None:
     if isinstance(stmt, cst.FunctionDef):
-        index.functions.append(FunctionInfo(stmt.name.value, stmt, None))
+        index.functions.append(FunctionInfo(stmt.name.value, stmt, None, contains_yield(stmt)))
     elif isinstance(stmt, cst.ClassDef):
         _visit_class(stmt, stmt.name.value, index)
     elif isinstance(stmt, cst.SimpleStatementLine):
@@ -113,7 +110,7 @@ def _walk(node: cst.CSTNode) -> list[cst.CSTNode]:
     while stack:
         n = stack.pop()
         out.append(n)
-        stack.extend(n.children)
+        stack.extend(children_of(n))
     return out
 
 
@@ -138,7 +135,9 @@ def _visit_class(node: cst.ClassDef, prefix: str, index: ModuleIndex) -> None:
         index.enums[prefix] = _enum_members(node)
     for stmt in node.body.body if isinstance(node.body, cst.IndentedBlock) else ():
         if isinstance(stmt, cst.FunctionDef):
-            index.functions.append(FunctionInfo(f"{prefix}.{stmt.name.value}", stmt, node))
+            index.functions.append(
+                FunctionInfo(f"{prefix}.{stmt.name.value}", stmt, node, contains_yield(stmt))
+            )
         elif isinstance(stmt, cst.ClassDef):
             _visit_class(stmt, f"{prefix}.{stmt.name.value}", index)
 

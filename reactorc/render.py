@@ -1,0 +1,468 @@
+"""Render: the plan and the rewritten `inference()` -> the output folder's files, as text.
+
+Templates (in `templates/`, shipped as `reactorc.templates`) only loop and branch over the
+values built here. Python files are formatted with `ruff format`; every file starts with a
+header naming the source and carrying two hashes: of the source and generator version (what
+it was made from) and of the body below the header (so a hand edit can be told apart).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import keyword
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+
+from reactorc import __version__
+from reactorc import templates as templates_package
+from reactorc.plan import Plan, StateField
+from reactorc.rewrite import Inference, rewrite
+
+Target = Literal["reactor", "reactor-runtime"]
+TARGETS: tuple[str, ...] = ("reactor", "reactor-runtime")
+HASH_MARK = "reactorc-hash:"
+HEADER_LINES = 3
+
+
+class RenderError(Exception):
+    """The output cannot be produced (formatting failed); one line for the user."""
+
+
+@dataclass(frozen=True)
+class Names:
+    """The generated module and classes, named after the original."""
+
+    module: str
+    output: str
+    state: str
+    model: str
+
+
+@dataclass(frozen=True)
+class FieldView:
+    """A state field as the templates show it (Python code and README text)."""
+
+    name: str
+    annotation: str
+    default: str
+    ge: str | None
+    le: str | None
+    min_length: int | None
+    max_length: int | None
+    description: str
+    live: bool
+    type_text: str
+    default_text: str
+    bounds_text: str
+    description_text: str
+    example: str
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    key: str
+    value: str
+    comment: str = ""
+    commented: bool = False
+
+
+def _env() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(Path(templates_package.__file__).resolve().parent)),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
+    env.filters["pyrepr"] = repr
+    return env
+
+
+def source_hash(source: bytes) -> str:
+    """What an output was made from: the source and the generator's version."""
+    return hashlib.sha256(source + b"\0reactorc " + __version__.encode()).hexdigest()[:16]
+
+
+def body_hash(body: str) -> str:
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
+
+
+def names_for(plan: Plan, source_path: Path) -> Names:
+    base = plan.class_name or _camel(plan.function_name or source_path.stem)
+    stem = re.sub(r"\W", "_", source_path.stem) or "pipeline"
+    if stem[0].isdigit() or keyword.iskeyword(stem):
+        stem = f"_{stem}"
+    return Names(
+        module=f"{stem}_stream",
+        output=f"{base}Output",
+        state=f"{base}State",
+        model=f"{base}Stream",
+    )
+
+
+def _camel(name: str) -> str:
+    return "".join(p[:1].upper() + p[1:] for p in re.split(r"[_\W]+", name) if p) or "Pipeline"
+
+
+def _kebab(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower().replace("_", "-")
+
+
+def _literal(code: str) -> tuple[bool, Any]:
+    try:
+        return True, ast.literal_eval(code)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return False, None
+
+
+def _yaml_value(value: Any) -> str | None:
+    import yaml
+
+    if isinstance(value, tuple):
+        value = list(value)
+    if not isinstance(value, (str, int, float, bool, list, dict, type(None))):
+        return None
+    text = yaml.safe_dump(value, default_flow_style=True, sort_keys=False).strip()
+    return text.removesuffix("\n...").removesuffix("...").strip()
+
+
+def config_entries(plan: Plan) -> list[ConfigEntry]:
+    """config.yml: the keys the constructor reads, each with its default (or a marked gap)."""
+    cons = plan.constructor
+    out: list[ConfigEntry] = []
+    if cons.kind == "config":
+        seen: set[str] = set()
+        for key in cons.keys:
+            if key.name in seen:
+                continue
+            seen.add(key.name)
+            if not key.has_default:
+                out.append(ConfigEntry(key.name, "null", "required: the pipeline reads it"))
+                continue
+            out.append(_entry(key.name, key.default_code))
+    elif cons.kind == "kwargs":
+        for p in cons.params:
+            if p.kind in ("var_positional", "var_keyword"):
+                continue
+            if not p.default_code:
+                out.append(ConfigEntry(p.name, "null", "required: the constructor takes it"))
+                continue
+            out.append(_entry(p.name, p.default_code))
+    if plan.symbol_kind == "step":
+        out.append(
+            ConfigEntry("reset", "{}", "keyword arguments of reset() at the start of each episode")
+        )
+    return out
+
+
+def _entry(name: str, code: str) -> ConfigEntry:
+    ok, value = _literal(code)
+    text = _yaml_value(value) if ok else None
+    if text is None:
+        return ConfigEntry(
+            name, code, f"not a plain value: the constructor's default `{code}` applies", True
+        )
+    return ConfigEntry(name, text)
+
+
+def _field_view(f: StateField, plan: Plan) -> FieldView:
+    per_step = f.per_step
+    annotation = {"int": "int", "float": "float", "str": "str", "bool": "bool"}.get(f.type, "str")
+    if f.type == "choice" and f.choices:
+        annotation = f.enum or f"Literal[{', '.join(repr(c) for c in f.choices)}]"
+    default = f.default
+    if per_step or not f.has_default or default is None:
+        default = _neutral(f)
+    if f.enum and f.choices:
+        default_code = f"{f.enum}({default!r})"
+    elif f.type == "float" and isinstance(default, int) and not isinstance(default, bool):
+        default_code = repr(float(default))
+    else:
+        default_code = repr(default)
+    description = f.description or _reason_sentence(f)
+    if per_step:
+        description = (
+            f"{description.rstrip('.')}. The value for the current step; "
+            f"{'empty' if f.type == 'str' else 'unset'} follows the pipeline's own sequence."
+        ).strip()
+    bounds = []
+    if f.ge is not None:
+        bounds.append(f"≥ {f.ge}")
+    if f.le is not None:
+        bounds.append(f"≤ {f.le}")
+    if f.min_length is not None:
+        bounds.append(f"length ≥ {f.min_length}")
+    if f.max_length is not None:
+        bounds.append(f"length ≤ {f.max_length}")
+    if f.choices:
+        bounds.append("one of " + ", ".join(f"`{c}`" for c in f.choices))
+    example = _example(f)
+    return FieldView(
+        name=f.name,
+        annotation=annotation,
+        default=default_code,
+        ge=_num(f.ge, f.type),
+        le=_num(f.le, f.type),
+        min_length=f.min_length,
+        max_length=f.max_length,
+        description=description,
+        live=f.live,
+        type_text=f.type if f.type != "choice" else "choice",
+        default_text=str(default) if not isinstance(default, str) else repr(default),
+        bounds_text=", ".join(bounds) or "—",
+        description_text=description.replace("|", "\\|").replace("\n", " "),
+        example=example,
+    )
+
+
+def _num(value: int | float | None, type_: str) -> str | None:
+    if value is None:
+        return None
+    if type_ == "float" and isinstance(value, int):
+        return repr(float(value))
+    return repr(value)
+
+
+def _neutral(f: StateField) -> Any:
+    """A default for a field whose parameter has none: the lowest allowed value or empty."""
+    if f.choices:
+        return f.choices[0]
+    if f.type == "str":
+        return ""
+    if f.type == "bool":
+        return False
+    if f.type in ("int", "float"):
+        low = f.ge if f.ge is not None else 0
+        return float(low) if f.type == "float" else int(low)
+    return ""
+
+
+def _example(f: StateField) -> str:
+    if f.choices and len(f.choices) > 1:
+        return str(f.choices[1] if f.choices[0] == f.default else f.choices[0])
+    if f.type == "str":
+        return '"a new prompt"' if not f.per_step else "value"
+    if f.type == "bool":
+        return str(not f.default).lower()
+    if f.type in ("int", "float") and isinstance(f.default, (int, float)):
+        hi = f.le if f.le is not None else f.default * 2 + 1
+        return str(type(f.default)(min(hi, f.default + 1)))
+    return "1"
+
+
+def _reason_sentence(f: StateField) -> str:
+    return (f.reason[:1].upper() + f.reason[1:]).rstrip(".") + "." if f.reason else f.name
+
+
+def _summary(plan: Plan) -> str:
+    fl = plan.frame_loop
+    assert fl is not None
+    what = {
+        "append": "each frame it appended is yielded",
+        "index-write": "each frame it writes into its buffer is yielded",
+        "slice-write": "each slice it writes is yielded",
+        "cat": "each part it concatenates is yielded",
+        "writer": f"each frame it wrote with `{fl.sink.call or fl.sink.target}` is yielded instead",
+        "yield": "its own generator, each frame converted",
+        "return": "`reset()` once per episode, one `step()` per frame",
+    }[fl.sink.kind]
+    if fl.frames_per_iteration == "chunk":
+        what = what.replace("frame", "chunk")
+    if plan.decode_after_loop:
+        what += ", decoded per chunk"
+    return what
+
+
+def _notes(plan: Plan, inference: Inference) -> list[str]:
+    notes = []
+    if inference.recomputed:
+        fields = ", ".join(f"`{f}`" for f in inference.recomputed)
+        notes.append(
+            f"Statements before the loop that read {fields} run again when that field changes."
+        )
+    for ns in plan.non_state:
+        default = ns.param.default_code or "nothing"
+        notes.append(
+            f"`{ns.param.name}` is not state ({ns.reason}); the wrapper passes `{default}`."
+        )
+    for s in plan.per_step:
+        notes.append(
+            f"`{s.param}` was one value per step (`{s.param}[{s.index_expr}]`); clients now send "
+            "the current value."
+        )
+    if plan.frame_loop is not None and plan.frame_loop.sink.kind == "writer":
+        notes.append("Frames are streamed instead of written; the original's writer is not opened.")
+    notes.append(
+        "Float frames are taken to span FLOAT_RANGE (0 to 1) in the wrapper; uint8 frames pass "
+        "unchanged."
+    )
+    return notes
+
+
+def _load_kind(plan: Plan) -> str:
+    if plan.symbol_kind == "function" or not plan.class_name:
+        return "none"
+    if plan.symbol_kind == "step":
+        return "step"
+    if plan.constructor.kind == "config":
+        return "config"
+    if plan.constructor.kind == "kwargs":
+        return "kwargs"
+    return "plain"
+
+
+def render(
+    plan: Plan,
+    source: bytes,
+    source_path: Path,
+    out_dir: Path,
+    target: Target = "reactor",
+) -> dict[str, str]:
+    """The output folder's files for `plan`, as {file name: text}; nothing is written."""
+    text = source.decode("utf-8-sig")
+    names = names_for(plan, source_path)
+    inference = rewrite(plan, text, names.output)
+    rel = Path(os.path.relpath(source_path.resolve(), out_dir.resolve())).as_posix()
+    imports = [g.import_code for g in inference.globals if g.import_code]
+    module_names = [g.name for g in inference.globals if not g.import_code]
+    cls = plan.constructor.class_name or plan.class_name
+    if cls and plan.symbol_kind != "function" and cls not in module_names:
+        module_names.insert(0, cls)
+    for f in plan.state:
+        if f.enum and f.enum not in module_names:
+            module_names.append(f.enum)
+    taken = {g.name for g in inference.globals} | set(module_names)
+    original_var = "original" if "original" not in taken else "original_module"
+    fields = [_field_view(f, plan) for f in plan.state]
+    fl = plan.frame_loop
+    assert fl is not None
+    context = {
+        "plan": plan,
+        "target": target,
+        "names": names,
+        "module": names.module,
+        "model_name": _kebab(names.model.removesuffix("Stream")),
+        "source_name": source_path.name,
+        "source_rel": rel,
+        "module_name": f"_reactorc_original_{plan.source_sha256[:12] or 'source'}",
+        "import_lines": sorted(dict.fromkeys(imports), key=_import_order),
+        "module_names": module_names,
+        "original_var": original_var,
+        "needs_literal": any(f.type == "choice" and f.choices and not f.enum for f in plan.state),
+        "fields": fields,
+        "restart_fields": [f.name for f in plan.state if not f.live],
+        "chunked": fl.frames_per_iteration == "chunk",
+        "inference": inference,
+        "summary": _summary(plan),
+        "load_kind": _load_kind(plan),
+        "load_target": f"`{cls}`" if _load_kind(plan) != "none" else "nothing (a plain function)",
+        "config_entries": config_entries(plan),
+        "notes": _notes(plan, inference),
+    }
+    env = _env()
+    files = {
+        f"{names.module}.py": env.get_template("wrapper.py.jinja").render(context),
+        "reactor.yaml": env.get_template("reactor.yaml.jinja").render(context),
+        "config.yml": env.get_template("config.yml.jinja").render(context),
+        "server.py": env.get_template("server.py.jinja").render(context),
+        "README.md": env.get_template("README.md.jinja").render(context),
+    }
+    src_hash = source_hash(source)
+    out: dict[str, str] = {}
+    for name, body in files.items():
+        if name.endswith(".py"):
+            body = format_python(body, name)
+        body = body.rstrip("\n") + "\n"
+        out[name] = header(name, rel, plan.symbol, src_hash, body_hash(body)) + body
+    return out
+
+
+def _import_order(line: str) -> tuple[int, str]:
+    return (0 if line.startswith("import ") else 1, line)
+
+
+def header(name: str, source_rel: str, symbol: str, src_hash: str, b_hash: str) -> str:
+    """The three header lines: what made the file, how to remake it, and the two hashes."""
+    lines = [
+        f"Generated by reactorc {__version__} from {source_rel} ({symbol}).",
+        "Do not edit: change the original and run `reactorc convert` again (--force to overwrite).",
+        f"{HASH_MARK} source={src_hash} body={b_hash}",
+    ]
+    if name.endswith(".md"):
+        return "".join(f"<!-- {line} -->\n" for line in lines)
+    return "".join(f"# {line}\n" for line in lines)
+
+
+def split_header(text: str) -> tuple[str | None, str | None, str]:
+    """(source hash, body hash, body) of a generated file; (None, None, text) without a header."""
+    lines = text.splitlines(keepends=True)
+    if len(lines) < HEADER_LINES:
+        return None, None, text
+    mark = lines[HEADER_LINES - 1]
+    m = re.search(rf"{HASH_MARK} source=([0-9a-f]+) body=([0-9a-f]+)", mark)
+    if m is None:
+        return None, None, text
+    return m.group(1), m.group(2), "".join(lines[HEADER_LINES:])
+
+
+def _ruff() -> list[str] | None:
+    exe = shutil.which("ruff")
+    if exe:
+        return [exe]
+    try:
+        from ruff.__main__ import find_ruff_bin  # type: ignore[import-not-found]
+
+        return [str(find_ruff_bin())]
+    except Exception:
+        return None
+
+
+def format_python(code: str, name: str) -> str:
+    """`code` formatted by `ruff format` with its defaults (unchanged when ruff is missing)."""
+    ruff = _ruff()
+    if ruff is None:
+        return code
+    try:
+        done = subprocess.run(
+            [*ruff, "format", "--isolated", "--stdin-filename", name, "-"],
+            input=code,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RenderError(f"ruff format could not run: {exc}") from None
+    if done.returncode != 0:
+        first = (done.stderr.strip().splitlines() or ["unknown error"])[0]
+        raise RenderError(f"the generated {name} does not parse ({first}); this is a reactorc bug")
+    return done.stdout
+
+
+def generated_files(
+    plan: Plan, source_path: Path, out_dir: Path, target: Target = "reactor"
+) -> dict[str, str]:
+    """Read the source again (the bytes the plan hashed) and render the output's files."""
+    return render(plan, source_path.read_bytes(), source_path, out_dir, target)
+
+
+__all__ = [
+    "TARGETS",
+    "RenderError",
+    "body_hash",
+    "format_python",
+    "generated_files",
+    "header",
+    "render",
+    "source_hash",
+    "split_header",
+]
