@@ -1,0 +1,264 @@
+"""`reactor run --replicas N [--ray-address ADDR]`: many clients, one address, on Ray Serve.
+
+A Serve application of N model replicas (`_scale_replica`: each loads the model once and runs
+the single-client server, one GPU each when the cluster has GPUs) and one ingress
+(`_scale_ingress`: protocol v1 HTTP on the given port, relaying each session's signalling to its
+replica). Ray is imported only here, and only when `--replicas` is given.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from reactor._options import ServeOptions
+
+if TYPE_CHECKING:
+    from reactor._manifest import Manifest
+
+log = logging.getLogger("reactor.scale")
+
+APP_NAME = "reactor"
+
+
+@dataclass(frozen=True)
+class ScaleOptions:
+    """How the Serve application is laid out and watched (the CLI sets `replicas` and
+    `ray_address`; the rest have defaults tests and benchmarks may tighten)."""
+
+    replicas: int
+    ray_address: str | None = None
+    """Join this Ray cluster; None starts a local Ray instance for this program."""
+    app_name: str = APP_NAME
+    route_prefix: str = "/"
+    health_check_period: float = 2.0
+    """Seconds between Serve's health checks of each replica (a dead one is replaced sooner)."""
+    watch_period: float = 1.0
+    """Seconds between the ingress's status calls to each replica."""
+    call_timeout: float = 5.0
+    """Bound on each ingress → replica call."""
+    retry_after: float = 2.0
+    """What a refused (409) client is told to wait before trying again."""
+    ticket_ttl: float = 10.0
+    """A waiting client keeps its place in line this long without trying again."""
+    graceful_shutdown: float = 3.0
+    """Seconds Serve gives a replica to end its session when the application stops."""
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """A running scale-out application."""
+
+    url: str
+    handle: Any
+    """The ingress's Serve deployment handle (`report` gives `/health`'s body)."""
+    health: dict[str, Any]
+    gpus: bool
+
+
+class ReplicaLoadError(Exception):
+    """A replica could not load the model; the message names it and carries the model's error."""
+
+
+def replica_names(count: int) -> list[str]:
+    return [f"replica-{i}" for i in range(count)]
+
+
+def build_app(manifest: Manifest, options: ServeOptions, scale: ScaleOptions, *, gpus: bool) -> Any:
+    """The Serve application: `scale.replicas` single-replica model deployments (so each
+    session's calls reach exactly the replica that holds its peer) and the ingress."""
+    from ray import serve
+    from reactor._scale_ingress import Ingress
+    from reactor._scale_replica import ModelReplica
+
+    replica = serve.deployment(
+        ModelReplica,
+        num_replicas=1,
+        ray_actor_options={"num_gpus": 1} if gpus else {"num_cpus": 1},
+        max_ongoing_requests=64,
+        health_check_period_s=scale.health_check_period,
+        health_check_timeout_s=max(10.0, scale.health_check_period * 3),
+        graceful_shutdown_timeout_s=scale.graceful_shutdown,
+        logging_config={"enable_access_log": False},
+    )
+    names = replica_names(scale.replicas)
+    bound = [replica.options(name=name).bind(str(manifest.path), options) for name in names]
+    ingress = serve.deployment(
+        Ingress,
+        name="ingress",
+        num_replicas=1,
+        ray_actor_options={"num_cpus": 0},
+        max_ongoing_requests=256,
+        graceful_shutdown_timeout_s=1.0,
+    )
+    return ingress.bind(
+        bound,
+        names,
+        manifest.name,
+        watch_period=scale.watch_period,
+        call_timeout=scale.call_timeout,
+        retry_after=scale.retry_after,
+        ticket_ttl=scale.ticket_ttl,
+    )
+
+
+def deploy(manifest: Manifest, options: ServeOptions, scale: ScaleOptions) -> Deployed:
+    """Start the application on the connected Ray instance (Serve already started) and wait
+    until every replica has loaded the model; `ReplicaLoadError` (application removed) if one
+    could not."""
+    import ray
+    from ray import serve
+
+    gpus = ray.cluster_resources().get("GPU", 0) >= 1
+    app = build_app(manifest, options, scale, gpus=gpus)
+    handle = serve.run(app, name=scale.app_name, route_prefix=scale.route_prefix)
+    health = handle.report.remote().result(timeout_s=120)
+    failed = [r for r in health["replica_states"] if r["state"] == "failed"]
+    if failed:
+        serve.delete(scale.app_name)
+        raise ReplicaLoadError(
+            f"{failed[0]['name']} could not load the model: {failed[0]['error']}"
+        )
+    host = options.host if ":" not in options.host else f"[{options.host}]"
+    prefix = scale.route_prefix.rstrip("/")
+    return Deployed(f"http://{host}:{options.port}{prefix}/", handle, health, gpus)
+
+
+def serve_scaled(
+    manifest: Manifest,
+    options: ServeOptions,
+    *,
+    replicas: int | None,
+    ray_address: str | None = None,
+) -> None:
+    """`reactor run --replicas N`: start (or join) Ray, deploy, serve until SIGINT/SIGTERM,
+    then remove the application (and stop the Ray instance it started).
+
+    One line on stderr and exit status 2 for what the user can fix, 1 when the model failed
+    to load in a replica.
+    """
+
+    def fail(message: str, status: int) -> NoReturn:
+        print(f"error: {message}", file=sys.stderr)
+        sys.stderr.flush()
+        raise SystemExit(status)
+
+    if replicas is None:
+        fail("--ray-address needs --replicas N (how many model replicas to run)", 2)
+    if replicas < 1:
+        fail(f"--replicas must be at least 1, got {replicas}", 2)
+    from reactor._manifest import ManifestError
+    from reactor._transport import PeerSettings, SettingsError, ice_servers
+
+    try:
+        ice_servers(PeerSettings.from_options(options))
+        if ray_address is None:
+            # On a cluster the model may import only on its nodes; here it must import now.
+            manifest.model_class()
+    except (SettingsError, ManifestError) as exc:
+        fail(str(exc), 2)
+    try:
+        import ray
+        from ray import serve
+    except ImportError:
+        fail("--replicas runs on Ray Serve, which is not installed: pip install 'reactorc[ray]'", 2)
+    scale = ScaleOptions(replicas=replicas, ray_address=ray_address)
+    if ray_address is None:
+        problem = _port_problem(options.host, options.port)
+        if problem is not None:
+            fail(problem, 2)
+        ray.init(
+            num_cpus=max(os.cpu_count() or 1, replicas),
+            include_dashboard=False,
+            logging_level=logging.WARNING,
+        )
+    else:
+        try:
+            ray.init(address=ray_address, logging_level=logging.WARNING)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            fail(f"cannot join the Ray cluster at {ray_address}: {_first_line(exc)}", 2)
+    status = 0
+    try:
+        serve.start(http_options={"host": options.host, "port": options.port})
+        print(
+            f"Starting {replicas} replica(s) of {manifest.name} on Ray Serve "
+            "(each loads the model once)...",
+            file=sys.stderr,
+        )
+        try:
+            deployed = deploy(manifest, options, scale)
+        except ReplicaLoadError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 1
+            return
+        except RuntimeError as exc:  # Serve could not deploy the application
+            print(f"error: the application did not start: {_first_line(exc)}", file=sys.stderr)
+            status = 1
+            return
+        where = "GPU" if deployed.gpus else "CPU"
+        print(
+            f"Serving {manifest.name} with {replicas} replica(s), one {where} each, at "
+            f"{deployed.url}  (GET /health shows them; Ctrl+C stops)"
+        )
+        sys.stdout.flush()
+        _wait_for_signal()
+    finally:
+        _teardown(scale)
+        if status:
+            raise SystemExit(status)
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    previous = {
+        signum: signal.signal(signum, lambda *_: stop.set())
+        for signum in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _teardown(scale: ScaleOptions) -> None:
+    """Remove our application; a Ray instance we started goes with Serve."""
+    import ray
+    from ray import serve
+
+    try:
+        if scale.ray_address is None:
+            serve.shutdown()
+        else:
+            serve.delete(scale.app_name)
+    except Exception:
+        log.exception("stopping the Serve application failed")
+    finally:
+        if scale.ray_address is None:
+            ray.shutdown()
+
+
+def _port_problem(host: str, port: int) -> str | None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return (
+                f"cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                "pick another --port or stop the program using it"
+            )
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__

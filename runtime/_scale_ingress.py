@@ -1,0 +1,318 @@
+"""The one address of `reactor run --replicas N`: a Ray Serve ingress deployment that speaks
+Reactor protocol v1 HTTP and relays each session's signalling to the replica bound to it.
+
+It never touches media: the WebRTC peer lives in the replica. Its own answers are `/health`,
+the CORS preflight, and the routing refusals (409 with the client's place in line when every
+replica is busy, 410 with the reason when a session's replica died, 503 when none runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from reactor._scale_routing import Busy, Granted, ReplicaReport, SlotTable, Unavailable
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+log = logging.getLogger("reactor.scale")
+
+TICKET_HEADER = "Reactor-Queue-Ticket"
+"""A refused client sends back the ticket from its 409 to keep its place in line."""
+SESSION_HEADER = "Reactor-Session-Id"
+"""Names the session `POST /stop_session` stops when several run behind this address."""
+
+
+class ReplicaUnreachable(Exception):
+    """A relay or status call did not reach the replica; `certain` when its process is gone."""
+
+    def __init__(self, message: str, *, certain: bool) -> None:
+        super().__init__(message)
+        self.certain = certain
+
+
+class Ingress:
+    """A Serve deployment class (one replica): routing table, `/health`, and the relay."""
+
+    async def __init__(
+        self,
+        replicas: list[Any],
+        names: list[str],
+        model_name: str,
+        *,
+        watch_period: float = 1.0,
+        call_timeout: float = 5.0,
+        retry_after: float = 2.0,
+        ticket_ttl: float = 10.0,
+    ) -> None:
+        self.handles = dict(zip(names, replicas, strict=True))
+        self.table = SlotTable(list(names), retry_after=retry_after, ticket_ttl=ticket_ttl)
+        self.model_name = model_name
+        self.watch_period = watch_period
+        self.call_timeout = call_timeout
+        self._watch: asyncio.Task[None] | None = asyncio.ensure_future(self._watch_replicas())
+
+    async def __del__(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+
+    # -- keeping the table true -----------------------------------------------------------------
+
+    async def _watch_replicas(self) -> None:
+        """Ask every replica how it is, every `watch_period`: finds sessions that ended there,
+        replicas that died or came back."""
+        while True:
+            with contextlib.suppress(Exception):
+                await self.refresh()
+            await asyncio.sleep(self.watch_period)
+
+    async def refresh(self) -> None:
+        await asyncio.gather(*(self._refresh_one(name) for name in self.handles))
+
+    async def _refresh_one(self, name: str) -> None:
+        try:
+            raw = await self._call(name, "status")
+        except ReplicaUnreachable as exc:
+            self._log_ended(self.table.lost(name, str(exc), certain=exc.certain))
+            return
+        self._log_ended(self.table.observe(name, ReplicaReport.from_dict(raw)))
+
+    async def report(self) -> dict[str, Any]:
+        """`/health`'s body after asking every replica now (what `reactor run` prints at start)."""
+        await self.refresh()
+        return self._health()
+
+    def _health(self) -> dict[str, Any]:
+        return {"model": self.model_name, **self.table.health()}
+
+    def _log_ended(self, ended: list[tuple[str, str]]) -> None:
+        for session_id, reason in ended:
+            log.warning("session %s ended: %s", session_id, reason)
+
+    async def _call(self, name: str, method: str, *args: Any) -> Any:
+        """One handle call to a replica, bounded by `call_timeout`; Ray's failures become
+        `ReplicaUnreachable`."""
+        from ray.exceptions import ActorUnavailableError, RayActorError
+
+        handle = getattr(self.handles[name], method)
+        try:
+            return await asyncio.wait_for(handle.remote(*args), self.call_timeout)
+        except TimeoutError:
+            raise ReplicaUnreachable(
+                f"no answer within {self.call_timeout:g} s", certain=False
+            ) from None
+        except ActorUnavailableError as exc:
+            raise ReplicaUnreachable(_first_line(exc), certain=False) from None
+        except RayActorError:
+            raise ReplicaUnreachable("its process died", certain=True) from None
+
+    async def _relay(self, name: str, request: Request, path_qs: str, body: bytes) -> Response:
+        status, headers, payload = await self._call(
+            name, "relay", request.method, path_qs, dict(request.headers), body
+        )
+        return Response(payload, status_code=status, headers=dict(headers))
+
+    # -- HTTP -----------------------------------------------------------------------------------
+
+    async def __call__(self, request: Request) -> Response:
+        path = request.url.path
+        root = request.scope.get("root_path") or ""
+        if root and path.startswith(root):
+            path = path[len(root) :] or "/"
+        if request.method == "OPTIONS":
+            response = _preflight(request)
+        else:
+            try:
+                response = await self._route(request, path)
+            except ReplicaUnreachable as exc:
+                response = _error(503, "replica_unreachable", f"the replica did not answer: {exc}")
+        origin = request.headers.get("origin")
+        response.headers["Access-Control-Allow-Origin"] = origin or "*"
+        if origin:
+            response.headers["Vary"] = "Origin"
+        return response
+
+    async def _route(self, request: Request, path: str) -> Response:
+        method = request.method
+        if path == "/health" and method == "GET":
+            return JSONResponse(self._health())
+        if path == "/start_session" and method == "POST":
+            return await self._start_session(request)
+        if path == "/stop_session" and method == "POST":
+            return await self._stop_session(request)
+        parts = path.split("/")
+        if len(parts) >= 3 and parts[1] == "sessions" and parts[2]:
+            return await self._session_call(request, parts[2], path)
+        return await self._anywhere(request, path)
+
+    def _path_qs(self, request: Request, path: str) -> str:
+        query = request.url.query
+        return path + (f"?{query}" if query else "")
+
+    async def _anywhere(self, request: Request, path: str) -> Response:
+        """Stateless routes (viewer, `/schema`, unknown paths): any running replica answers."""
+        order = {"free": 0, "busy": 1}
+        live = sorted(
+            (s for s in self.table.slots.values() if s.state in order), key=lambda s: order[s.state]
+        )
+        if not live:
+            return _error(503, "no_replica", self.table.why_unavailable())
+        body = await request.body()
+        return await self._relay(live[0].name, request, self._path_qs(request, path), body)
+
+    async def _start_session(self, request: Request) -> Response:
+        ticket = request.headers.get(TICKET_HEADER)
+        body = await request.body()
+        for _ in range(len(self.table.slots) + 1):
+            choice = self.table.request(ticket)
+            if isinstance(choice, Unavailable):
+                return _error(503, "no_replica", choice.reason)
+            if isinstance(choice, Busy):
+                return _busy(choice)
+            assert isinstance(choice, Granted)
+            name = choice.replica
+            try:
+                response = await self._relay(name, request, "/start_session", body)
+            except ReplicaUnreachable as exc:
+                self.table.release(name)
+                self._log_ended(self.table.lost(name, str(exc), certain=exc.certain))
+                continue
+            if response.status_code == 409:  # it has a session we did not know of
+                self.table.release(name, busy=True)
+                continue
+            if response.status_code != 200:
+                self.table.release(name)
+                return response
+            answer = json.loads(response.body)
+            self.table.bind(name, answer["session_id"])
+            log.info("session %s started on %s", answer["session_id"], name)
+            answer["replica"] = name
+            return JSONResponse(answer)
+        return _error(503, "no_replica", "no replica took the session; try again")
+
+    async def _stop_session(self, request: Request) -> Response:
+        """Stops the named session (`{"session_id"}` body, `?session_id=`, or the
+        Reactor-Session-Id header); unnamed, the only running one, as a single server does."""
+        body = await request.body()
+        session_id = request.headers.get(SESSION_HEADER) or _query_value(request, "session_id")
+        if session_id is None and body.strip():
+            with contextlib.suppress(ValueError, AttributeError):
+                session_id = json.loads(body).get("session_id")
+        if session_id is None:
+            running = self.table.sessions()
+            if not running:
+                return JSONResponse({"session_id": None, "state": "CLOSED"})
+            if len(running) > 1:
+                return _error(
+                    400,
+                    "which_session",
+                    f"{len(running)} sessions run behind this address; name the one to stop: "
+                    'POST /stop_session with {"session_id": ...} or DELETE /sessions/{id}',
+                )
+            session_id = running[0]
+        if not isinstance(session_id, str):
+            return _error(400, "bad_request", "session_id must be a string")
+        name = self.table.find(session_id)
+        if name is None:
+            if self.table.ended_reason(session_id) is not None:
+                return JSONResponse({"session_id": session_id, "state": "CLOSED"})
+            return _unknown(session_id)
+        try:
+            await self._call(name, "relay", "DELETE", f"/sessions/{session_id}", {}, b"")
+        finally:
+            self._log_ended(
+                [e for e in [self.table.end(session_id, "client stopped the session")] if e]
+            )
+        return JSONResponse({"session_id": session_id, "state": "CLOSED"})
+
+    async def _session_call(self, request: Request, session_id: str, path: str) -> Response:
+        """`/sessions/{id}/...`: relayed to the session's replica, or why it is gone."""
+        name = self.table.find(session_id)
+        if name is None:
+            return _gone(self.table, session_id)
+        body = await request.body()
+        try:
+            response = await self._relay(name, request, self._path_qs(request, path), body)
+        except ReplicaUnreachable as exc:
+            self._log_ended(self.table.lost(name, str(exc), certain=exc.certain))
+            if self.table.find(session_id) is None:
+                return _gone(self.table, session_id)
+            raise
+        if response.status_code == 410 or (
+            request.method == "DELETE" and response.status_code == 200
+        ):
+            reason = "client deleted the session" if response.status_code == 200 else None
+            if reason is None:
+                with contextlib.suppress(ValueError, KeyError, TypeError):
+                    reason = json.loads(response.body)["message"]
+            self._log_ended(
+                [e for e in [self.table.end(session_id, reason or "it ended on its replica")] if e]
+            )
+        return response
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _query_value(request: Request, key: str) -> str | None:
+    values = parse_qs(request.url.query).get(key)
+    return values[0] if values else None
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": code, "message": message, **extra}, status_code=status)
+
+
+def _busy(busy: Busy) -> JSONResponse:
+    waiting = "no one is" if busy.ahead == 0 else f"{busy.ahead} client(s) are"
+    response = _error(
+        409,
+        "all_replicas_busy",
+        f"all {busy.replicas} replicas are streaming to other clients; {waiting} ahead of you. "
+        f"Try again in {busy.retry_after:g} s with the header {TICKET_HEADER}: {busy.ticket} "
+        "to keep your place",
+        replicas=busy.replicas,
+        in_use=busy.in_use,
+        ahead=busy.ahead,
+        ticket=busy.ticket,
+        retry_after=busy.retry_after,
+    )
+    response.headers["Retry-After"] = str(max(1, round(busy.retry_after)))
+    return response
+
+
+def _unknown(session_id: str) -> JSONResponse:
+    return _error(
+        404, "unknown_session", f"no session {session_id!r}; start one with POST /start_session"
+    )
+
+
+def _gone(table: SlotTable, session_id: str) -> JSONResponse:
+    reason = table.ended_reason(session_id)
+    if reason is None:
+        return _unknown(session_id)
+    return _error(410, "session_ended", f"session {session_id} has ended: {reason}")
+
+
+def _preflight(request: Request) -> Response:
+    """CORS preflight: the published client sends Authorization, Content-Type and Reactor-*
+    headers from another origin."""
+    asked = request.headers.get("access-control-request-headers", "")
+    allowed = ["Authorization", "Content-Type"]
+    for name in (h.strip() for h in asked.split(",")):
+        if name and name.lower().startswith("reactor-") and name not in allowed:
+            allowed.append(name)
+    headers = {
+        "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
+        "Access-Control-Allow-Headers": ", ".join(allowed),
+        "Access-Control-Max-Age": "600",
+    }
+    if request.headers.get("access-control-request-private-network") == "true":
+        headers["Access-Control-Allow-Private-Network"] = "true"
+    return Response(status_code=204, headers=headers)
