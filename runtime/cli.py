@@ -86,10 +86,24 @@ def run(
     turn: Annotated[
         list[str] | None, typer.Option(help="A TURN server URL (repeatable); none by default.")
     ] = None,
+    replicas: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve N model replicas behind this address on Ray Serve (reactorc[ray])."
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="With --replicas: join this Ray cluster instead of starting Ray here."),
+    ] = None,
 ) -> None:
     """Serve the model (HTTP + WebRTC), or with --headless record it to an mp4."""
     if fps is not None and not fps > 0:
         raise UsageProblem(f"--fps must be positive, got {fps}")
+    if headless and (replicas is not None or ray_address is not None):
+        raise UsageProblem(
+            "--replicas and --ray-address serve clients; they do not apply with --headless"
+        )
     if headless:
         _run_headless(manifest, frames, out, set_ or [], fps)
         return
@@ -112,6 +126,11 @@ def run(
         turn=tuple(turn or ()),
     )
     loaded = _manifest(manifest)
+    if replicas is not None or ray_address is not None:
+        from reactor._scale import serve_scaled  # imports Ray; only here
+
+        serve_scaled(loaded, options, replicas=replicas, ray_address=ray_address)
+        return
     try:
         from reactor import _server
     except ModuleNotFoundError as exc:
