@@ -89,6 +89,55 @@ def explain(
     raise typer.Exit(EXIT_OK if plan.ok else EXIT_CANNOT)
 
 
+@app.command()
+def convert(
+    path: Annotated[Path, typer.Argument(help="The research pipeline's .py file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The folder to write.")],
+    symbol: Annotated[
+        str | None,
+        typer.Option("--symbol", help="The pipeline: `Class.method`, `function` or `<module>`."),
+    ] = None,
+    loop_line: Annotated[
+        int | None,
+        typer.Option("--loop-line", min=1, help="Line of the frame loop's header."),
+    ] = None,
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target", help="reactor (this runtime) or reactor-runtime (the Reactor platform)."
+        ),
+    ] = "reactor",
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite generated files edited by hand.")
+    ] = False,
+) -> None:
+    """Write a streaming wrapper for PATH into OUT (wrapper, reactor.yaml, config.yml, server.py)."""
+    from reactorc.convert import ConvertError
+    from reactorc.convert import convert as convert_plan
+    from reactorc.render import TARGETS
+
+    err = Console(stderr=True, highlight=False)
+    if target not in TARGETS:
+        err.print(f"error: --target must be one of {', '.join(TARGETS)}, got {target!r}")
+        raise typer.Exit(EXIT_CANNOT)
+    plan = plan_or_internal_error(path, symbol, loop_line)
+    try:
+        done = convert_plan(plan, path, out, target=target, force=force)  # type: ignore[arg-type]
+    except ConvertError as exc:
+        if exc.diagnostics:
+            print_diagnostics(exc.diagnostics, err)
+        err.print(f"error: {exc.message}", soft_wrap=True)
+        raise typer.Exit(EXIT_CANNOT) from None
+    if plan.diagnostics:
+        print_diagnostics(plan.diagnostics, err)
+    result = done.result
+    assert result is not None
+    changed = ", ".join(result.written) or "nothing (already up to date)"
+    err.print(f"wrote {out}: {changed}", soft_wrap=True)
+    err.print(f"run it: cd {out} && reactor run", soft_wrap=True)
+    raise typer.Exit(EXIT_OK)
+
+
 def main() -> None:
     """Console-script entry point (`reactorc = reactorc.cli:main`)."""
     app()
