@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install reactorc (editable) into the current Python.
 #   scripts/install.sh          the compiler and runtime, with the CPU torch the examples use
-#   scripts/install.sh --test   also the test tools, Debian's chromium and the JS client packages
+#   scripts/install.sh --test   also the test tools, Ray Serve (the ray extra), Debian's chromium and the JS client packages
 # torch==2.13.0 goes first when no torch is present: a bare `torch` would pull a multi-GB CUDA build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ if ! "$PY" -c "import torch" >/dev/null 2>&1; then
 fi
 
 if [[ "${1:-}" == "--test" ]]; then
-    "$PY" -m pip install -q -e '.[test]'
+    "$PY" -m pip install -q -e '.[test,ray]'  # ray: the scale-out tests (tests/scale)
     if ! command -v chromium >/dev/null 2>&1 && [[ ! -x /usr/lib/chromium/chromium ]]; then
         if [[ "$(id -u)" == "0" ]]; then
             echo "installing Debian's chromium"
