@@ -6,7 +6,7 @@ is a diagnostic in the returned plan."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from reactorc.analysis import (
     sink_cat,
     state,
 )
-from reactorc.analysis._cst import Ctx, iter_nodes, literal, names_of
+from reactorc.analysis._cst import Ctx, iter_nodes, names_of
 from reactorc.analysis.index import FunctionInfo, ModuleIndex, build_index
 from reactorc.analysis.loops import Candidate
 from reactorc.diagnostics import Diagnostic, diagnostic, sort_diagnostics
@@ -247,14 +247,8 @@ def _finish(run: _Run, best: Candidate | None, ranked: list[Candidate]) -> Plan:
     )
     if best is None:
         plan = _refused(ctx.path, ctx.source.sha256, run.diags)
-        return _replace(plan, candidates=plan_cands)
+        return replace(plan, candidates=plan_cands)
     return _build(run, best, plan_cands)
-
-
-def _replace(plan: Plan, **changes: Any) -> Plan:
-    from dataclasses import replace
-
-    return replace(plan, **changes)
 
 
 ACCUMULATING = ("append", "index-write", "slice-write", "cat")
@@ -507,8 +501,6 @@ def _state(
     index = run.index
     plist = state.params_of(fn.node, ctx, skip_self=fn.is_method)
     docs = docstrings.parse(fn.node.get_docstring(clean=True) or "")
-    if fn.name == "__init__" or not docs:
-        pass
     if fn.cls is not None and fn.name == "__call__" and not docs:
         docs = docstrings.parse(fn.cls.get_docstring(clean=True) or "")
     names = {p.name for p, _ in plist}
@@ -655,4 +647,4 @@ def _check_default(run: _Run, f: state.FieldDraft, node: cst.Param) -> None:
         )
 
 
-__all__ = ["analyze", "explain", "explain_text", "literal"]
+__all__ = ["analyze", "explain", "explain_text"]

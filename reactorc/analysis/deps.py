@@ -117,7 +117,6 @@ class Flow:
     pre_loop: list[PreLoopStatement]
     deps: dict[str, set[str]]
     seeded: set[str]
-    carried_init: dict[str, set[str]]
 
 
 def track(before: list[cst.CSTNode], fields: Iterable[str], ctx: Ctx) -> Flow:
@@ -148,7 +147,7 @@ def track(before: list[cst.CSTNode], fields: Iterable[str], ctx: Ctx) -> Flow:
                 reads=tuple(sorted(reads)),
             )
         )
-    return Flow(out, deps, seeded, {})
+    return Flow(out, deps, seeded)
 
 
 def liveness(
