@@ -258,18 +258,22 @@ class FrameTrack(MediaStreamTrack):
         self.name = name
         self.sample_rate = sample_rate or 48_000
         self._queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=TRACK_QUEUE_FRAMES)
+        self._finished = False
         self.frames_sent = 0
 
     async def put(self, frame: Any) -> None:
-        """Hand one paced frame to the encoder; waits while the encoder is behind."""
-        await self._queue.put(frame)
+        """Hand one paced frame to the encoder; waits while the encoder is behind. A frame for
+        a finished track (its peer has gone) goes nowhere."""
+        if not self._finished:
+            await self._queue.put(frame)
 
     def finish(self) -> None:
-        """End the track: the encoder gets end-of-stream after the frames already queued."""
-        with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(None)
-        if self._queue.full():
-            self.stop()
+        """End the track because its peer is gone: frames not yet encoded are discarded (which
+        also frees a producer waiting for room) and the encoder gets end-of-stream."""
+        self._finished = True
+        while not self._queue.empty():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
 
     async def recv(self) -> av.VideoFrame | av.AudioFrame:
         if self.readyState != "live":

@@ -152,3 +152,17 @@ async def test_the_codec_option_decides_what_is_sent(codec: str) -> None:
             assert {f.value for f in client.frames["main_video"]} == {10}
         finally:
             await client.close()
+
+
+async def test_finishing_a_track_frees_a_producer_waiting_for_room() -> None:
+    from reactor._transport import TRACK_QUEUE_FRAMES, FrameTrack
+
+    track = FrameTrack("main_video", "video")
+    for i in range(TRACK_QUEUE_FRAMES):
+        await track.put(i)
+    waiting = asyncio.ensure_future(track.put("late"))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # the encoder is behind: the producer is held back
+    track.finish()
+    await asyncio.wait_for(waiting, 1)
+    await asyncio.wait_for(track.put("after"), 1)  # a finished track never blocks
