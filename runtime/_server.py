@@ -463,6 +463,10 @@ class ReactorServer:
                 sink = peer.sinks.get(frame.track) if peer is not None else None
                 if sink is not None:
                     await sink.put(frame)
+            # The frames ended without us stopping them: the model gave up (it failed for good).
+            failure = getattr(self.runner, "failure", None)
+            reason = getattr(failure, "message", None) or "the model stopped producing frames"
+            self._background(self.end_session(session, f"model failed: {reason}"))
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -155,3 +155,11 @@ class Faulty(Counter):
                 raise RuntimeError("the model tripped")
             yield pixelcode.picture(SIZE, SIZE, index, self.state.level)
             index += 1
+
+
+class Broken(Counter):
+    """Fails on every start; the runtime gives up after its restarts."""
+
+    def inference(self):  # type: ignore[no-untyped-def]
+        yield pixelcode.picture(SIZE, SIZE, 0, self.state.level)
+        raise RuntimeError("always fails")

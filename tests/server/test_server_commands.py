@@ -3,6 +3,7 @@ is answered with an error naming command, field and reason, and the stream goes 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import statistics
 
@@ -10,7 +11,7 @@ import pytest
 from reactor._protocol import MAX_MESSAGE_BYTES
 from reactor._runner import Runner
 from server_harness import serving
-from server_models import Emitter, Faulty
+from server_models import Broken, Emitter, Faulty
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -189,3 +190,26 @@ async def test_a_model_error_reaches_the_client_and_the_stream_goes_on() -> None
             assert running.server.session is not None
         finally:
             await client.close()
+
+
+async def test_a_model_that_fails_for_good_ends_the_session() -> None:
+    async with serving(Runner(Broken(), max_restarts=1)) as running:
+        client = running.client()
+        await client.start()
+        await client.connect()
+        try:
+            fatal = await client.wait_message(
+                lambda m: is_error(m) and m["data"]["data"].get("fatal"), timeout=10
+            )
+            assert "always fails" in fatal["data"]["data"]["message"]
+            for _ in range(100):
+                if running.server.session is None:
+                    break
+                await asyncio.sleep(0.05)
+            assert running.server.session is None
+            assert "model failed" in running.server.ended[-1][1]
+            # The next client gets a fresh start.
+            status, _ = await client.transport("GET", "ice_servers")
+            assert status == 410
+        finally:
+            await client.close(stop=False)
