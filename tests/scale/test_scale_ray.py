@@ -1,0 +1,274 @@
+"""Scale-out on a local Ray instance: two CPU replicas of a small model behind one ingress.
+
+Ray and the application start once for the module (and stop at its end); each test starts
+from both replicas free. Clients are aiortc peers on loopback (tests/server/rtc_client.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+ray = pytest.importorskip("ray")
+serve = pytest.importorskip("ray.serve")
+
+from reactor._manifest import read_manifest  # noqa: E402
+from reactor._options import ServeOptions  # noqa: E402
+from reactor._scale import Deployed, ReplicaLoadError, ScaleOptions, deploy  # noqa: E402
+from rtc_client import Client  # noqa: E402
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(180)]
+
+API = {"Reactor-API-Version": "1", "Reactor-API-Accept-Version": "1"}
+RESTART_SECONDS = 60
+"""Bound on Ray noticing a killed replica, starting a new process and the model loading."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app(steady_manifest: Path) -> Iterator[Deployed]:
+    """A local Ray instance with Serve on a free loopback port and two replicas of
+    SteadyCounter; Ray is stopped afterwards whatever happened."""
+    port = free_port()
+    ray.init(num_cpus=4, include_dashboard=False, logging_level="warning")
+    try:
+        serve.start(http_options={"host": "127.0.0.1", "port": port})
+        options = ServeOptions(port=port, ice_hosts=("127.0.0.1",))
+        scale = ScaleOptions(replicas=2, health_check_period=1.0, watch_period=0.5, ticket_ttl=3.0)
+        yield deploy(read_manifest(steady_manifest), options, scale)
+    finally:
+        with contextlib.suppress(Exception):
+            serve.shutdown()
+        ray.shutdown()
+
+
+@pytest.fixture
+async def http(app: Deployed) -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as session:
+        await wait_health(
+            session, app, lambda h: h["free"] == 2 and h["waiting"] == 0, timeout=RESTART_SECONDS
+        )
+        yield session
+
+
+async def health(http: aiohttp.ClientSession, app: Deployed) -> dict[str, Any]:
+    async with http.get(app.url + "health") as response:
+        assert response.status == 200
+        return await response.json()
+
+
+async def wait_health(
+    http: aiohttp.ClientSession, app: Deployed, predicate: Any, timeout: float
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        body = await health(http, app)
+        if predicate(body):
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"/health never matched in {timeout} s: {body}")
+        await asyncio.sleep(0.25)
+
+
+async def start(http: aiohttp.ClientSession, ticket: str | None = None) -> tuple[int, Any, Any]:
+    headers = dict(API, **({"Reactor-Queue-Ticket": ticket} if ticket else {}))
+    async with http.post(base_url(http) + "start_session", json={}, headers=headers) as response:
+        return response.status, await response.json(), response.headers
+
+
+_BASE: dict[int, str] = {}
+
+
+def base_url(http: aiohttp.ClientSession) -> str:
+    return _BASE[id(http)]
+
+
+@pytest.fixture(autouse=True)
+def _remember_base(app: Deployed, http: aiohttp.ClientSession) -> Iterator[None]:
+    _BASE[id(http)] = app.url
+    yield
+    _BASE.pop(id(http), None)
+
+
+async def stop(http: aiohttp.ClientSession, session_id: str) -> int:
+    async with http.post(base_url(http) + "stop_session", json={"session_id": session_id}) as r:
+        return r.status
+
+
+@contextlib.asynccontextmanager
+async def streaming(http: aiohttp.ClientSession, app: Deployed) -> AsyncIterator[Client]:
+    """A connected client that pings like the published one; stopped and closed after."""
+    client = Client(app.url.rstrip("/"), http)
+    await client.start()
+    pinger: asyncio.Task[None] | None = None
+    try:
+        await client.connect()
+        pinger = asyncio.ensure_future(keep_alive(client))
+        yield client
+    finally:
+        if pinger is not None:
+            pinger.cancel()
+        with contextlib.suppress(Exception):
+            await stop(http, client.session_id)
+        await client.close(stop=False)
+
+
+async def keep_alive(client: Client) -> None:
+    while True:
+        with contextlib.suppress(Exception):
+            client.send("runtime", "ping", {})
+        await asyncio.sleep(2)
+
+
+async def wait_value(client: Client, value: int, timeout: float = 10.0) -> int:
+    """Wait for a frame showing `value`; returns how many frames had arrived before it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        frames = client.frames["main_video"]
+        for i, frame in enumerate(frames):
+            if frame.value == value:
+                return i
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no frame with value {value}; last {frames[-3:]}")
+        await asyncio.sleep(0.05)
+
+
+async def test_two_clients_stream_side_by_side_with_independent_state(
+    app: Deployed, http: aiohttp.ClientSession
+) -> None:
+    async with streaming(http, app) as a, streaming(http, app) as b:
+        assert a.session["replica"] != b.session["replica"]
+        now = await health(http, app)
+        assert (now["replicas"], now["in_use"], now["free"]) == (2, 2, 0)
+        await a.wait_frames(10)
+        await b.wait_frames(10)
+        # Each stream is its own model instance from a fresh start.
+        assert a.frames["main_video"][0].counter < 15 and b.frames["main_video"][0].counter < 15
+
+        a.send("application", "set_level", {"level": 200})
+        b.send("application", "set_level", {"level": 50})
+        await wait_value(a, 200)
+        await wait_value(b, 50)
+        seen_by_b = len(b.frames["main_video"])
+        seen_by_a = len(a.frames["main_video"])
+        await b.wait_frames(seen_by_b + 10)
+        await a.wait_frames(seen_by_a + 10)
+        assert all(f.value != 200 for f in b.frames["main_video"])
+        assert all(f.value != 50 for f in a.frames["main_video"])
+        assert {f.value for f in a.frames["main_video"][seen_by_a:]} == {200}
+        assert {f.value for f in b.frames["main_video"][seen_by_b:]} == {50}
+    after = await wait_health(http, app, lambda h: h["free"] == 2, timeout=10)
+    assert after["in_use"] == 0
+
+
+async def test_a_third_client_gets_409_with_its_place_in_line(
+    app: Deployed, http: aiohttp.ClientSession
+) -> None:
+    first_status, first, _ = await start(http)
+    second_status, second, _ = await start(http)
+    assert (first_status, second_status) == (200, 200)
+    try:
+        status, third, headers = await start(http)
+        assert status == 409
+        assert third["error"] == "all_replicas_busy"
+        assert "all 2 replicas are streaming" in third["message"]
+        assert (third["replicas"], third["in_use"], third["ahead"]) == (2, 2, 0)
+        assert int(headers["Retry-After"]) >= 1
+        status, fourth, _ = await start(http)
+        assert (status, fourth["ahead"]) == (409, 1)
+
+        # Several sessions run here: an unnamed stop_session must not guess.
+        async with http.post(app.url + "stop_session") as response:
+            assert response.status == 400
+            assert (await response.json())["error"] == "which_session"
+
+        assert await stop(http, first["session_id"]) == 200
+        status, body, _ = await start(http, fourth["ticket"])
+        assert (status, body["ahead"]) == (409, 1)  # the third came first
+        status, third_session, _ = await start(http, third["ticket"])
+        assert status == 200
+        assert third_session["replica"] == first["replica"]
+        status, body, _ = await start(http, fourth["ticket"])
+        assert (status, body["ahead"]) == (409, 0)
+        await stop(http, third_session["session_id"])
+    finally:
+        await stop(http, first["session_id"])
+        await stop(http, second["session_id"])
+
+
+async def test_a_killed_replica_ends_its_session_the_other_goes_on_and_it_comes_back(
+    app: Deployed, http: aiohttp.ClientSession
+) -> None:
+    async with streaming(http, app) as doomed, streaming(http, app) as survivor:
+        await doomed.wait_frames(5)
+        await survivor.wait_frames(5)
+        replica = doomed.session["replica"]
+        before = await health(http, app)
+        (victim,) = [r for r in before["replica_states"] if r["name"] == replica]
+        os.kill(victim["pid"], signal.SIGKILL)
+
+        # The killed session's next call tells its client why it ended.
+        deadline = time.monotonic() + 30
+        while True:
+            status, body = await doomed.transport("GET", "sdp_params")
+            if status == 410 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.25)
+        assert status == 410, body
+        assert body["error"] == "session_ended"
+        assert f"the replica serving it ({replica})" in body["message"]
+        frozen = len(doomed.frames["main_video"])
+
+        # The other session streams on and still takes commands.
+        streamed = len(survivor.frames["main_video"])
+        survivor.send("application", "set_level", {"level": 77})
+        await wait_value(survivor, 77)
+        await survivor.wait_frames(streamed + 15)
+        assert len(doomed.frames["main_video"]) == frozen
+
+        # Ray replaces the process; a new session can start on it and streams.
+        back = await wait_health(
+            http,
+            app,
+            lambda h: any(
+                r["name"] == replica and r["state"] == "free" and r["pid"] != victim["pid"]
+                for r in h["replica_states"]
+            ),
+            timeout=RESTART_SECONDS,
+        )
+        (revived,) = [r for r in back["replica_states"] if r["name"] == replica]
+        assert revived["restarts"] >= 1
+        async with streaming(http, app) as newcomer:
+            assert newcomer.session["replica"] == replica
+            await newcomer.wait_frames(5)
+            assert newcomer.frames["main_video"][0].counter < 15
+
+
+async def test_a_model_that_fails_to_load_is_reported_at_start(
+    app: Deployed, broken_manifest: Path
+) -> None:
+    options = ServeOptions(port=0, ice_hosts=("127.0.0.1",))
+    scale = ScaleOptions(replicas=1, app_name="broken", route_prefix="/broken")
+    with pytest.raises(ReplicaLoadError) as failure:
+        await asyncio.to_thread(deploy, read_manifest(broken_manifest), options, scale)
+    message = str(failure.value)
+    assert message.startswith("replica-0 could not load the model: ")
+    assert (
+        "BrokenCounter.load() raised FileNotFoundError: weights.safetensors is missing" in message
+    )
+    assert "broken" not in serve.status().applications
