@@ -30,7 +30,7 @@ from reactor._transport import (
     PeerSettings,
     SettingsError,
     TrackInfo,
-    ice_servers,
+    check_settings,
     ice_servers_json,
 )
 
@@ -95,7 +95,7 @@ class ReactorServer:
         self.runner = runner
         self.options = options or ServeOptions()
         self.settings = PeerSettings.from_options(self.options)
-        ice_servers(self.settings)  # raises SettingsError for a malformed --stun/--turn now
+        check_settings(self.settings)  # a bad --ice-host/--stun/--turn fails here, not later
         self.model_name = model_name
         self.model_version = model_version
         self.session: Session | None = None
@@ -615,7 +615,7 @@ async def run_server(
             f"cannot listen on {options.host}:{options.port} ({exc.strerror or exc}); "
             "pick another --port or stop the program using it"
         ) from None
-    port = site._server.sockets[0].getsockname()[1] if site._server else options.port  # type: ignore[union-attr]
+    port = runner.addresses[0][1] if runner.addresses else options.port
     host = options.host if ":" not in options.host else f"[{options.host}]"
     url = f"http://{host}:{port}/"
     if ready is not None:

@@ -13,9 +13,10 @@ import asyncio
 import contextlib
 import contextvars
 import fractions
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import aioice.ice
@@ -197,6 +198,18 @@ class _H264Encoder(_h264.H264Encoder):
             codec.profile = "Baseline"
             self.codec = codec
         return super()._encode_frame(frame, force_keyframe)
+
+
+def check_settings(settings: PeerSettings) -> None:
+    """Refuse settings that cannot work, with a message naming the option and the fix."""
+    for host in settings.ice_hosts:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise SettingsError(
+                f"--ice-host {host!r}: expected an IP address of this machine, e.g. 127.0.0.1"
+            ) from None
+    ice_servers(settings)
 
 
 def ice_servers(settings: PeerSettings) -> list[RTCIceServer]:
@@ -505,8 +518,3 @@ class Peer:
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
-
-
-def settings_with(settings: PeerSettings, **changes: Any) -> PeerSettings:
-    """A copy of `settings` with some fields changed."""
-    return replace(settings, **changes)

@@ -219,6 +219,8 @@ def test_malformed_turn_and_stun_options_are_refused_with_a_hint() -> None:
         ReactorServer(runner, ServeOptions(turn=("turn.example.org",)))
     with pytest.raises(SettingsError, match="HOST"):
         ReactorServer(runner, ServeOptions(stun=("stun:",)))
+    with pytest.raises(SettingsError, match="--ice-host 'localhost': expected an IP address"):
+        ReactorServer(runner, ServeOptions(ice_hosts=("localhost",)))
 
 
 async def test_configured_stun_and_turn_are_offered_to_the_client() -> None:
