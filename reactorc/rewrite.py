@@ -771,13 +771,16 @@ def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
     if not builder.sink_done and fl.sink.kind != "yield":
         raise RewriteError(f"could not find the sink at line {fl.sink.span.start_line}")
     fn = builder.function
-    statements: list[cst.BaseStatement] = list(_prologue(plan, pipeline_var))
     post = _postprocess_def(plan, builder)
-    if post is not None:
-        statements.append(post)
-    statements += list(fn.body.body)  # type: ignore[arg-type]
+    rest: list[cst.BaseStatement] = [post] if post is not None else []
+    rest += list(fn.body.body)  # type: ignore[arg-type]
+    rest_block = _rename_self(cst.IndentedBlock(body=rest), pipeline_var, plan)
+    used = _referenced_names(rest_block)
+    prologue = _rename_self(
+        cst.IndentedBlock(body=_prologue(plan, pipeline_var)), pipeline_var, plan
+    )
+    statements = [s for s in prologue.body if _binds_used(s, used)] + list(rest_block.body)
     body = cst.IndentedBlock(body=statements)
-    body = _rename_self(body, pipeline_var, plan)
     code = cst.Module(
         body=[cst.FunctionDef(name=cst.Name("f"), params=cst.Parameters(), body=body)]
     ).code
@@ -878,6 +881,11 @@ def _docstring_lines(fn: cst.FunctionDef, wrapper: MetadataWrapper) -> set[int]:
     return set()
 
 
+def _binds_used(stmt: cst.BaseStatement, used: set[str]) -> bool:
+    """A prologue line stays when the name it binds is read afterwards."""
+    return bool(_bound_names(stmt) & used) or not _bound_names(stmt)
+
+
 def _prologue(plan: Plan, pipeline_var: str) -> list[cst.BaseStatement]:
     out: list[cst.BaseStatement] = []
     if plan.class_name and plan.symbol_kind != "function":
@@ -917,6 +925,17 @@ def _postprocess_def(plan: Plan, builder: _Builder) -> cst.FunctionDef | None:
         if st.role == "return":
             node = _frames_return(node, acc)
         stmts.append(node)
+    # live fields the epilogue reads (a gamma, a colour map) are read from the state per chunk
+    live = {f.name for f in plan.state if f.live and not f.per_step}
+    bound: set[str] = set(params)
+    for st in epi:
+        bound |= set(st.defines)
+    direct = (live - set(builder.d.triggers)) - bound
+    if direct and stmts:
+        block = cst.IndentedBlock(body=stmts)
+        positions = _NamePositions()
+        block.visit(positions)
+        stmts = list(block.visit(_LiveReads(direct, {}, positions.not_refs)).body)
     lines = f"{epi[0].span.start_line}-{epi[-1].span.end_line}" if epi else ""
     doc = _stmt(f'"""The original\'s post-loop steps (lines {lines}), applied to one chunk."""')
     return cst.FunctionDef(
