@@ -86,7 +86,9 @@ class Driver:
         self._thread: threading.Thread | None = None
         self._playout_rate: float | None = None
         self._step_time: float | None = None
-        """Smoothed seconds of model time per frame."""
+        """Smoothed seconds of model time per yield."""
+        self._largest_batch = 1
+        self._cycle_start: float | None = None
         self.restarts = 0
         self.steps = 0
 
@@ -145,16 +147,22 @@ class Driver:
         Fewer queued frames means a state update reaches the screen sooner; enough of them
         means playout never runs dry while the model works on its next step.
         """
+        capacity = self._room()
         if self._playout_rate is None or self._step_time is None:
-            return self._capacity
-        return max(1, min(self._capacity, math.ceil(self._step_time * self._playout_rate) + 1))
+            return capacity
+        return max(1, min(capacity, math.ceil(self._step_time * self._playout_rate) + 1))
+
+    def _room(self) -> int:
+        """Frames the buffer holds: `queue_frames`, or two of the largest batch if that is more.
+
+        Two batches let the model make the next batch while the last one plays.
+        """
+        return max(self._capacity, 2 * self._largest_batch)
 
     def _wait_for_room(self, frames: int) -> bool:
         """Block while the buffer is full; an oversize batch waits for an empty buffer."""
         with self._cond:
-            while (
-                not self._stopping and self._queued > 0 and self._queued + frames > self._capacity
-            ):
+            while not self._stopping and self._queued > 0 and self._queued + frames > self._room():
                 self._cond.wait()
             if self._stopping:
                 return False
@@ -169,22 +177,28 @@ class Driver:
             return not self._stopping
 
     def _emit(self, value: Any, started: float, run: int) -> bool:
+        produced = self._clock()
         tracks = split_output(self._tracks, value)
         if not tracks:
             return True
         video = [a.shape[0] for t, a in tracks.items() if a.ndim == 4]
         frames = max(video) if video else 0
-        now = self._clock()
-        item = Produced(tracks, frames, now, now - started, run)
-        step = item.step_time / max(frames, 1)
+        # Time per yield as the pacer should see it: everything since the last wait ended (the
+        # step, the copy of its frames, the bookkeeping), but not the waits themselves.
+        busy_since = self._cycle_start if self._cycle_start is not None else started
+        item = Produced(tracks, frames, produced, self._clock() - busy_since, run)
+        step = item.step_time
         with self._cond:
+            self._largest_batch = max(self._largest_batch, frames)
             self._step_time = (
                 step if self._step_time is None else 0.7 * self._step_time + 0.3 * step
             )
         if not self._wait_for_room(frames):
             return False
         self._deliver(item)
-        return self._wait_for_lead()
+        ok = self._wait_for_lead()
+        self._cycle_start = self._clock()
+        return ok
 
     def _run_sync(self, run: int) -> int:
         gen = self._model.inference()

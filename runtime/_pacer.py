@@ -3,8 +3,10 @@
 A pure function over a small frozen state, driven by a monotonic clock the caller passes in, so
 the rules are unit-tested with a fake clock. Rules: a fixed rate when the model (or the user)
 sets `fps`; otherwise the rate adapts to the model (frames per yield / time per yield, smoothed,
-clamped); the N frames of a batch are spread evenly; when playout falls behind by more than one
-interval it re-anchors at the present instead of bursting to catch up; pts never go backwards.
+clamped, and nudged by at most 5 % / 0.5 ms to keep a small head start); the N frames of a batch are
+spread evenly; playout starts a little (at most 15 ms) after the first frame arrives, to absorb
+the model's jitter; when it falls behind by more than one interval it re-anchors at the present
+instead of bursting to catch up; pts never go backwards.
 """
 
 from __future__ import annotations
@@ -18,6 +20,15 @@ MIN_FPS = 1.0
 MAX_FPS = 120.0
 SMOOTHING = 0.3
 """Weight of the newest rate observation in the moving average (EWMA)."""
+JITTER_BUDGET = 0.015
+"""Seconds of head start playout keeps (at most half an interval) so a model's jitter does not
+show as uneven frame intervals; the price is that much more latency on the first frame."""
+DRIFT_GAIN = 0.05
+MAX_DRIFT = 0.05
+MAX_DRIFT_SECONDS = 0.0005
+"""An adaptive pacer plays up to 5 % (and at most 0.5 ms per frame) slower or faster than its
+estimate to keep batches arriving about `JITTER_BUDGET` ahead of their due time, so a small error
+in the estimate neither drains the head start (late, uneven frames) nor builds a backlog."""
 
 
 @dataclass(frozen=True)
@@ -78,13 +89,20 @@ def pace(
     rate = observe_rate(state, frames, step_time)
     interval = 1.0 / rate
     reanchors = state.reanchors
+    budget = min(JITTER_BUDGET, 0.5 * interval)
+    if state.fixed_fps is None and state.next_due is not None and budget > 0:
+        slack = state.next_due - now  # how early this batch came
+        limit = min(MAX_DRIFT, MAX_DRIFT_SECONDS * rate)
+        drift = max(-limit, min(limit, DRIFT_GAIN * (slack - budget) / budget))
+        # Early (slack above budget): a little shorter intervals; late: a little longer.
+        interval = min(1.0 / MIN_FPS, max(1.0 / MAX_FPS, interval * (1.0 - drift)))
     if state.next_due is None or state.last_due is None:
-        due, pts = now, state.next_pts
+        due, pts = now + budget, state.next_pts
     elif now - state.next_due > interval:
         # Behind by more than one interval (a stall): start again from now. The pts jump by the
         # real gap so a player shows a pause instead of a sped-up catch-up.
-        due = now
-        pts = state.last_pts + max(1, round((now - state.last_due) * PTS_CLOCK))
+        due = now + budget
+        pts = state.last_pts + max(1, round((due - state.last_due) * PTS_CLOCK))
         reanchors += 1
     else:
         due, pts = state.next_due, state.next_pts

@@ -5,7 +5,21 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from reactor._pacer import MAX_FPS, MIN_FPS, PTS_CLOCK, PacerState, Slot, pace, start
+from reactor._pacer import (
+    JITTER_BUDGET,
+    MAX_DRIFT_SECONDS,
+    MAX_FPS,
+    MIN_FPS,
+    PTS_CLOCK,
+    PacerState,
+    Slot,
+    pace,
+    start,
+)
+
+
+def head_start(fps: float) -> float:
+    return min(JITTER_BUDGET, 0.5 / fps)
 
 
 def run(
@@ -39,7 +53,7 @@ def run(
 )
 def test_fixed_rate_schedule(fps, batches, dues, pts):
     _, slots = run(start(fps), batches)
-    assert [s.due for s in slots] == pytest.approx(dues)
+    assert [s.due - head_start(fps) for s in slots] == pytest.approx(dues)
     assert [s.pts for s in slots] == pts
 
 
@@ -78,23 +92,63 @@ def test_fixed_fps_is_clamped_and_must_be_positive():
         pace(start(30), now=0.0, frames=0, step_time=0.1)
 
 
+def test_first_frame_waits_a_small_head_start():
+    _, slots = pace(start(30), now=5.0, frames=1, step_time=0.01)
+    assert slots[0].due == pytest.approx(5.0 + JITTER_BUDGET)
+    _, slots = pace(start(120), now=5.0, frames=1, step_time=0.01)
+    assert slots[0].due == pytest.approx(5.0 + 0.5 / 120)  # never more than half an interval
+
+
 def test_stall_reanchors_instead_of_bursting():
-    state, _ = run(start(30), [(0.0, 1, 0.01), (0.03, 1, 0.01)])
+    state, first = run(start(30), [(0.0, 1, 0.01), (0.03, 1, 0.01)])
     # The model stalls for a second; the next frame is due now, not 29 intervals in the past.
     state, slots = pace(state, now=1.5, frames=3, step_time=0.01)
     assert state.reanchors == 1
-    assert slots[0].due == pytest.approx(1.5)
-    assert [s.due for s in slots] == pytest.approx([1.5, 1.5 + 1 / 30, 1.5 + 2 / 30])
+    due = 1.5 + JITTER_BUDGET
+    assert [s.due for s in slots] == pytest.approx([due, due + 1 / 30, due + 2 / 30])
     # The pts jump by the real gap (a pause on screen), then continue at the rate.
-    assert slots[0].pts == round((1.5 - 1 / 30) * PTS_CLOCK) + 3000
+    assert slots[0].pts == first[-1].pts + round((due - first[-1].due) * PTS_CLOCK)
     assert slots[1].pts - slots[0].pts == 3000
 
 
 def test_small_lateness_within_one_interval_keeps_the_schedule():
-    state, _ = pace(start(10), now=0.0, frames=1, step_time=0.01)
-    state, slots = pace(state, now=0.15, frames=1, step_time=0.01)  # 50 ms late, < 100 ms
+    state, first = pace(start(10), now=0.0, frames=1, step_time=0.01)
+    state, slots = pace(state, now=0.15, frames=1, step_time=0.01)  # 35 ms late, < 100 ms
     assert state.reanchors == 0
-    assert slots[0].due == pytest.approx(0.1)
+    assert slots[0].due == pytest.approx(first[0].due + 0.1)
+
+
+@pytest.mark.parametrize(("arrives", "longer"), [("late", True), ("early", False)])
+def test_adaptive_playout_drifts_gently_towards_its_head_start(arrives, longer):
+    state, _ = pace(start(None), now=0.0, frames=1, step_time=0.02)  # 50 fps
+    now = state.next_due + (0.005 if arrives == "late" else -0.018)
+    state, slots = pace(state, now=now, frames=2, step_time=0.04)
+    gap = slots[1].due - slots[0].due
+    if longer:
+        assert 0.02 < gap <= 0.02 + MAX_DRIFT_SECONDS + 1e-9
+    else:
+        assert 0.02 - MAX_DRIFT_SECONDS - 1e-9 <= gap < 0.02
+
+
+def test_fixed_rate_never_drifts():
+    state, first = pace(start(50), now=0.0, frames=1, step_time=0.02)
+    state, slots = pace(state, now=first[0].due, frames=2, step_time=0.04)
+    assert slots[1].due - slots[0].due == pytest.approx(0.02)
+
+
+def test_model_slightly_slower_than_its_estimate_never_stalls_playout():
+    """A model reporting 30 fps but delivering 0.3 % less: the head start is kept, not drained."""
+    state = start(None)
+    cycle = 1 / (30 * 0.997)
+    late = 0
+    for k in range(2000):
+        now = k * cycle
+        previous_due = state.next_due
+        state, _slots = pace(state, now=now, frames=1, step_time=1 / 30)
+        if previous_due is not None and now > previous_due:
+            late += 1
+    assert state.reanchors == 0
+    assert late == 0
 
 
 @pytest.mark.parametrize("fps", [None, 1, 29.97, 30, 60, 120])
@@ -118,4 +172,4 @@ def test_pts_strictly_increase_and_dues_never_go_back(fps):
 def test_pts_follow_the_rate_at_90khz():
     _, slots = run(start(60), [(i / 60, 1, 0.001) for i in range(120)])
     assert slots[-1].pts == 119 * 1500
-    assert slots[-1].due == pytest.approx(119 / 60)
+    assert slots[-1].due == pytest.approx(119 / 60 + head_start(60))
