@@ -1,0 +1,189 @@
+"""`reactorc convert` as a user runs it: what it writes, how it refuses, and the wrapper it
+writes served headless by `reactor run` and `python server.py` in a fresh process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from emit_helpers import ROOT, collect, wrapper_class
+
+from reactorc.render import split_header
+
+SEED = ROOT / "fixtures" / "seed" / "pipeline.py"
+FILES = ["README.md", "config.yml", "pipeline_stream.py", "reactor.yaml", "server.py"]
+
+
+def reactorc(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "reactorc.cli", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_convert_writes_the_five_files_and_says_how_to_run_them(tmp_path: Path) -> None:
+    out = tmp_path / "seed_out"
+    done = reactorc("convert", SEED, "-o", out)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == FILES
+    assert "reactor run" in done.stderr
+    manifest = yaml.safe_load((out / "reactor.yaml").read_text())
+    assert manifest == {
+        "model": "pipeline_stream:OriginalPipelineStream",
+        "name": "original-pipeline",
+        "config": "config.yml",
+    }
+    assert yaml.safe_load((out / "config.yml").read_text()) == {
+        "weights_seed": 0,
+        "height": 64,
+        "width": 64,
+        "embed_dim": 16,
+    }
+    assert not list(tmp_path.glob(".seed_out.*")), "the temporary folder was left behind"
+
+
+def test_converting_again_changes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    assert reactorc("convert", SEED, "-o", out).returncode == 0
+    before = {p.name: p.read_text() for p in out.iterdir()}
+    done = reactorc("convert", SEED, "-o", out)
+    assert done.returncode == 0
+    assert "already up to date" in done.stderr
+    assert {p.name: p.read_text() for p in out.iterdir()} == before
+
+
+def test_a_hand_edited_output_is_kept_unless_forced(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    assert reactorc("convert", SEED, "-o", out).returncode == 0
+    wrapper = out / "pipeline_stream.py"
+    edited = wrapper.read_text().replace("FLOAT_RANGE = (0.0, 1.0)", "FLOAT_RANGE = (-1.0, 1.0)")
+    wrapper.write_text(edited)
+    (out / "notes.txt").write_text("mine")
+    done = reactorc("convert", SEED, "-o", out)
+    assert done.returncode == 2
+    assert "edited by hand" in done.stderr and "--force" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert wrapper.read_text() == edited
+    done = reactorc("convert", SEED, "-o", out, "--force")
+    assert done.returncode == 0, done.stderr
+    _, _, body = split_header(wrapper.read_text())
+    assert "FLOAT_RANGE = (0.0, 1.0)" in body
+    assert (out / "notes.txt").read_text() == "mine", "other files in the folder were lost"
+
+
+def test_a_file_reactorc_did_not_write_is_not_overwritten(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "server.py").write_text("print('my own server')\n")
+    done = reactorc("convert", SEED, "-o", out)
+    assert done.returncode == 2
+    assert "not written by reactorc" in done.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["server.py"], "nothing else is written"
+
+
+def test_a_refused_pipeline_prints_its_diagnostics_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    done = reactorc("convert", ROOT / "fixtures/refused_interactive_prompt/pipeline.py", "-o", out)
+    assert done.returncode == 2
+    assert "RC110 error" in done.stderr and "hint:" in done.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["convert", "missing.py", "-o", "{tmp}/o"], "RC001"),
+        (["convert", str(SEED), "-o", "{tmp}/o", "--target", "cloud"], "--target must be one of"),
+        (["convert", str(SEED), "-o", "{tmp}/o", "--loop-line", "0"], "--loop-line"),
+        (["convert", str(SEED)], "--out"),
+        (["convert", str(SEED), "-o", "{tmp}/o", "--symbol", "Nope.run"], "RC105"),
+        (["convert", str(SEED), "-o", "{tmp}/afile"], "not a folder"),
+    ],
+    ids=["missing-file", "bad-target", "bad-loop-line", "no-out", "bad-symbol", "out-is-a-file"],
+)
+def test_bad_usage_is_one_clear_message_and_exit_2(tmp_path: Path, args, message) -> None:
+    (tmp_path / "afile").write_text("x")
+    done = reactorc(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert done.returncode == 2, done.stderr
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_an_unwritable_output_folder_is_a_clear_error(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        done = reactorc("convert", SEED, "-o", locked / "o")
+    finally:
+        locked.chmod(0o700)
+    assert done.returncode == 2
+    assert "cannot" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_unwritable_output_folder_as_root_is_a_clear_error(tmp_path: Path) -> None:
+    # /proc is read-only even for root
+    done = reactorc("convert", SEED, "-o", "/proc/reactorc-out")
+    assert done.returncode == 2
+    assert "cannot" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_reactor_runtime_target_uses_the_platform_manifest_and_runs_here(tmp_path: Path) -> None:
+    out = tmp_path / "rt"
+    done = reactorc("convert", SEED, "-o", out, "--target", "reactor-runtime")
+    assert done.returncode == 0, done.stderr
+    manifest = yaml.safe_load((out / "reactor.yaml").read_text())
+    assert manifest == {
+        "model": {"name": "original-pipeline"},
+        "runtime": {"import": "pipeline_stream:OriginalPipelineStream", "config": "config.yml"},
+    }
+    wrapper = (out / "pipeline_stream.py").read_text()
+    assert "from reactor_runtime.interface import" in wrapper
+    model = wrapper_class(out)()
+    model.load({"height": 16, "width": 16})
+    frames = collect(model, 3)
+    assert frames.shape == (3, 16, 16, 3) and frames.dtype == np.uint8
+
+
+def _headless(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=180, check=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["seed", "world_model_actions", "gym_pixel_racer"])
+def test_reactor_run_headless_records_the_converted_pipeline(tmp_path: Path, name: str) -> None:
+    out = tmp_path / name
+    assert reactorc("convert", ROOT / "fixtures" / name / "pipeline.py", "-o", out).returncode == 0
+    clip = tmp_path / "clip.mp4"
+    reactor = Path(sys.executable).with_name("reactor")
+    cmd = [str(reactor), "run", "--headless", "--frames", "20", "--out", str(clip)]
+    if name == "seed":
+        cmd += ["--set", "prompt=a dark forest"]
+    done = _headless(cmd, out)
+    assert done.returncode == 0, done.stderr
+    assert "20 frames" in done.stderr
+    assert clip.stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_python_server_py_runs_without_the_reactor_command(tmp_path: Path) -> None:
+    out = tmp_path / "seed"
+    assert reactorc("convert", SEED, "-o", out).returncode == 0
+    clip = tmp_path / "clip.mp4"
+    done = _headless(
+        [sys.executable, str(out / "server.py"), "--headless", "--frames", "5", "--out", str(clip)],
+        tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert clip.stat().st_size > 0
