@@ -93,14 +93,28 @@ def _is_torch_tensor(value: Any) -> bool:
 
 def to_host_array(value: Any) -> Any:
     """A numpy view of a numpy array or a torch tensor (copied off its device); else `value`."""
+    return _host(value)[0]
+
+
+def _host(value: Any) -> tuple[Any, bool]:
+    """(host array or `value`, whether that array is a fresh copy nobody else holds)."""
     if _is_torch_tensor(value):
-        return value.detach().cpu().numpy()
-    return value
+        fresh = getattr(getattr(value, "device", None), "type", "cpu") != "cpu"
+        return value.detach().cpu().numpy(), fresh
+    return value, False
+
+
+def _owned(array: np.ndarray, fresh: bool) -> np.ndarray:
+    """A C-contiguous array the runtime alone holds: a model often reuses one buffer for every
+    frame, and a queued frame must not change. A tensor just copied off a GPU already is one."""
+    if fresh and array.flags.c_contiguous:
+        return array
+    return np.array(array, order="C", copy=True)
 
 
 def video_batch(track: str, value: Any) -> np.ndarray:
     """A yielded video value as a C-contiguous uint8 `(N, H, W, 3)` batch, or a TypeError."""
-    array = to_host_array(value)
+    array, fresh = _host(value)
     if not isinstance(array, np.ndarray):
         raise TypeError(
             f"track '{track}': expected a uint8 (H, W, 3) or (N, H, W, 3) numpy array or torch "
@@ -114,13 +128,12 @@ def video_batch(track: str, value: Any) -> np.ndarray:
         )
     if array.ndim == 3:
         array = array[np.newaxis]
-    # A copy: models often reuse one buffer for every frame, and a queued frame must not change.
-    return np.array(array, order="C", copy=True)
+    return _owned(array, fresh)
 
 
 def audio_chunk(track: str, value: Any) -> np.ndarray:
     """A yielded audio value as a C-contiguous int16 `(channels, samples)` array, or a TypeError."""
-    array = to_host_array(value)
+    array, fresh = _host(value)
     if not isinstance(array, np.ndarray):
         raise TypeError(
             f"track '{track}': expected an int16 (channels, samples) numpy array or torch tensor, "
@@ -131,7 +144,7 @@ def audio_chunk(track: str, value: Any) -> np.ndarray:
             f"track '{track}': expected int16 audio of shape (channels, samples), "
             f"got {_describe(array)}"
         )
-    return np.array(array, order="C", copy=True)
+    return _owned(array, fresh)
 
 
 def split_output(tracks: tuple[TrackSpec, ...], value: Any) -> dict[str, np.ndarray]:

@@ -280,7 +280,7 @@ class Runner:
             slots = ()
             if n:
                 self.pacer, slots = pace(self.pacer, now=now, frames=n, step_time=item.step_time)
-                if session.driver is not None and self.pacer.rate is not None:
+                if self.realtime and session.driver is not None and self.pacer.rate is not None:
                     session.driver.set_playout_rate(self.pacer.rate)
             for i in range(max(n, 1)):
                 if n:

@@ -106,3 +106,34 @@ def test_frames_are_copied_so_a_reused_buffer_cannot_change_a_queued_frame():
     tensor[:] = 9
     assert int(first.max()) == 0
     assert int(first_t.max()) == 0
+
+
+class FakeDeviceTensor:
+    """Stands in for a CUDA tensor: its module is torch's, its device is not the CPU."""
+
+    __module__ = "torch"
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+        self.device = type("Device", (), {"type": "cuda"})()
+        self.copied = 0
+
+    def detach(self) -> FakeDeviceTensor:
+        return self
+
+    def cpu(self) -> FakeDeviceTensor:
+        self.copied += 1
+        self.host = FakeDeviceTensor(self.array.copy())
+        return self.host
+
+    def numpy(self) -> np.ndarray:
+        return self.array
+
+
+def test_tensor_on_a_device_is_brought_to_host_once_without_a_second_copy():
+    tensor = FakeDeviceTensor(np.full((2, 4, 4, 3), 5, np.uint8))
+    batch = video_batch("v", tensor)
+    assert tensor.copied == 1
+    assert int(batch.max()) == 5
+    assert np.shares_memory(batch, tensor.host.array)  # the host copy is used as is
+    assert not np.shares_memory(batch, tensor.array)
