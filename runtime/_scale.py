@@ -62,8 +62,44 @@ class Deployed:
     gpus: bool
 
 
+class PlacementError(Exception):
+    """The replicas cannot all be placed (too few GPUs); the message says what to change."""
+
+
 class ReplicaLoadError(Exception):
     """A replica could not load the model; the message names it and carries the model's error."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the replicas go: one GPU each when the cluster has GPUs, else one CPU each."""
+
+    gpus: bool
+    problem: str | None = None
+    """Why this cannot work (the program stops with it)."""
+    warning: str | None = None
+    """What may keep replicas waiting (said, then carried on)."""
+
+
+def place(replicas: int, cluster_gpus: float, *, joined: bool) -> Placement:
+    """Plan one GPU per replica if there are any GPUs. Too few GPUs is an error on a Ray
+    instance we started, and a warning on a joined cluster (its autoscaler may add nodes)."""
+    if cluster_gpus < 1:
+        return Placement(gpus=False)
+    if cluster_gpus >= replicas:
+        return Placement(gpus=True)
+    have = int(cluster_gpus)
+    if not joined:
+        return Placement(
+            gpus=True,
+            problem=f"--replicas {replicas} needs one GPU per replica and this machine has "
+            f"{have}; use --replicas {have} or fewer",
+        )
+    return Placement(
+        gpus=True,
+        warning=f"the cluster has {have} GPU(s) now; {replicas - have} replica(s) wait for "
+        "GPU nodes to join",
+    )
 
 
 def replica_names(count: int) -> list[str]:
@@ -115,7 +151,14 @@ def deploy(manifest: Manifest, options: ServeOptions, scale: ScaleOptions) -> De
     import ray
     from ray import serve
 
-    gpus = ray.cluster_resources().get("GPU", 0) >= 1
+    placement = place(
+        scale.replicas, ray.cluster_resources().get("GPU", 0), joined=scale.ray_address is not None
+    )
+    if placement.problem is not None:
+        raise PlacementError(placement.problem)
+    if placement.warning is not None:
+        log.warning("%s", placement.warning)
+    gpus = placement.gpus
     app = build_app(manifest, options, scale, gpus=gpus)
     handle = serve.run(app, name=scale.app_name, route_prefix=scale.route_prefix)
     health = handle.report.remote().result(timeout_s=120)
@@ -196,6 +239,10 @@ def serve_scaled(
         except ReplicaLoadError as exc:
             print(f"error: {exc}", file=sys.stderr)
             status = 1
+            return
+        except PlacementError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 2
             return
         except RuntimeError as exc:  # Serve could not deploy the application
             print(f"error: the application did not start: {_first_line(exc)}", file=sys.stderr)

@@ -89,6 +89,10 @@ class Ingress:
     def _health(self) -> dict[str, Any]:
         return {"model": self.model_name, **self.table.health()}
 
+    def _end(self, session_id: str, reason: str) -> None:
+        ended = self.table.end(session_id, reason)
+        self._log_ended([ended] if ended else [])
+
     def _log_ended(self, ended: list[tuple[str, str]]) -> None:
         for session_id, reason in ended:
             log.warning("session %s ended: %s", session_id, reason)
@@ -223,10 +227,9 @@ class Ingress:
             return _unknown(session_id)
         try:
             await self._call(name, "relay", "DELETE", f"/sessions/{session_id}", {}, b"")
-        finally:
-            self._log_ended(
-                [e for e in [self.table.end(session_id, "client stopped the session")] if e]
-            )
+        except ReplicaUnreachable as exc:  # its session is gone with it
+            self._log_ended(self.table.lost(name, str(exc), certain=exc.certain))
+        self._end(session_id, "client stopped the session")
         return JSONResponse({"session_id": session_id, "state": "CLOSED"})
 
     async def _session_call(self, request: Request, session_id: str, path: str) -> Response:
@@ -242,16 +245,18 @@ class Ingress:
             if self.table.find(session_id) is None:
                 return _gone(self.table, session_id)
             raise
-        if response.status_code == 410 or (
-            request.method == "DELETE" and response.status_code == 200
-        ):
-            reason = "client deleted the session" if response.status_code == 200 else None
-            if reason is None:
-                with contextlib.suppress(ValueError, KeyError, TypeError):
-                    reason = json.loads(response.body)["message"]
-            self._log_ended(
-                [e for e in [self.table.end(session_id, reason or "it ended on its replica")] if e]
-            )
+        status = response.status_code
+        if request.method == "DELETE" and status == 200:
+            self._end(session_id, "client deleted the session")
+        elif status in (404, 410):
+            answer: Any = {}
+            with contextlib.suppress(ValueError):
+                answer = json.loads(response.body)
+            answer = answer if isinstance(answer, dict) else {}
+            # The replica no longer has it (ended there); a 404 for an unknown route does not
+            # end anything.
+            if status == 410 or answer.get("error") == "unknown_session":
+                self._end(session_id, str(answer.get("message") or f"it ended on {name}"))
         return response
 
 
