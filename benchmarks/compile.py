@@ -1,4 +1,6 @@
-"""How long `reactorc explain` takes: per fixture, and on a 1,500-line research file.
+"""How long `reactorc explain` takes: per fixture, and on a 1,500-line research file; and how
+long a whole `reactorc convert` takes per convertible fixture (analysis, rewrite, templates,
+ruff format, atomic write into a temporary folder; target: under 1 s each).
 
 Prints one JSON document (seconds are the median of --repeat runs of read + parse + analyse,
 in this process, after one warm-up run). Never asserted in tests: the machines are noisy.
@@ -82,6 +84,23 @@ def timed(path: Path, repeat: int) -> float:
     return statistics.median(runs)
 
 
+def convert_timed(path: Path, repeat: int) -> float | None:
+    """Median seconds of a full conversion of `path` into a fresh folder; None if it refuses."""
+    from reactorc.convert import ConvertError, convert
+
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(repeat + 1):
+            start = time.perf_counter()
+            try:
+                convert(explain(path), path, Path(tmp) / f"out{k}")
+            except ConvertError:
+                return None
+            if k:  # the first run is the warm-up
+                runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
@@ -93,6 +112,9 @@ def main() -> None:
             "lines": text.count("\n"),
             "seconds": round(timed(pipeline, args.repeat), 4),
         }
+        converted = convert_timed(pipeline, args.repeat)
+        if converted is not None:
+            per_fixture[pipeline.parent.name]["convert_seconds"] = round(converted, 4)
     with tempfile.TemporaryDirectory() as tmp:
         big = Path(tmp) / "large_pipeline.py"
         big.write_text(large_file(), encoding="utf-8")
@@ -111,6 +133,11 @@ def main() -> None:
             "repeat": args.repeat,
             "fixtures": per_fixture,
             "large_file": large,
+            "convert_target_seconds": 1.0,
+            "convert_max_seconds": max(
+                (f["convert_seconds"] for f in per_fixture.values() if "convert_seconds" in f),
+                default=None,
+            ),
         },
         sys.stdout,
         indent=2,

@@ -87,10 +87,20 @@ class _NamePositions(cst.CSTVisitor):
             self.not_refs.add(id(n))
 
 
+class _AllNodes(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.nodes: list[cst.CSTNode] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.nodes.append(node)
+        return True
+
+
 def _iter(node: cst.CSTNode) -> Iterable[cst.CSTNode]:
-    yield node
-    for child in node.children:
-        yield from _iter(child)
+    """`node` and everything under it, in one traversal (libcst's `children` re-visits)."""
+    collect = _AllNodes()
+    node.visit(collect)
+    return collect.nodes
 
 
 class _Rename(cst.CSTTransformer):
