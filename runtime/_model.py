@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import inspect
 import re
+import sys
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -243,20 +244,27 @@ class _ModelBase:
         return dict(cls._events)
 
 
-def _declared_state(cls: type) -> type[InputState] | None:
-    annotation: Any = None
+def resolve_annotation(cls: type, name: str) -> Any:
+    """The class's annotation `name`, evaluated if it is a string (postponed annotations)."""
     for klass in cls.__mro__:
         own = inspect.get_annotations(klass)
-        if "state" in own:
-            annotation = own["state"]
+        if name in own:
+            annotation = own[name]
             if isinstance(annotation, str):
+                module = sys.modules.get(klass.__module__)
+                namespace = dict(vars(module)) if module is not None else {}
                 try:
-                    annotation = typing.get_type_hints(klass)["state"]
+                    return eval(annotation, namespace, dict(vars(klass)))
                 except NameError as exc:
                     raise TypeError(
-                        f"{cls.__qualname__}.state: cannot resolve its type ({exc})"
+                        f"{cls.__qualname__}.{name}: cannot resolve its type ({exc})"
                     ) from None
-            break
+            return annotation
+    return None
+
+
+def _declared_state(cls: type) -> type[InputState] | None:
+    annotation = resolve_annotation(cls, "state")
     if annotation is None or annotation is Any:
         return None
     if not (isinstance(annotation, type) and issubclass(annotation, InputState)):

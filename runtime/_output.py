@@ -154,7 +154,7 @@ def split_output(tracks: tuple[TrackSpec, ...], value: Any) -> dict[str, np.ndar
     """
     if not isinstance(value, Output):
         videos = [t for t in tracks if t.kind == "video"]
-        if len(videos) == 1 and len(tracks) == 1:
+        if len(videos) == 1:
             return {videos[0].name: video_batch(videos[0].name, value)}
         names = ", ".join(t.name for t in tracks)
         raise TypeError(
@@ -187,15 +187,9 @@ def tracks_for_model(model_cls: type) -> tuple[TrackSpec, ...]:
     subclass defined in the model's module counts (Reactor's behaviour: outputs are declared,
     not returned); with none, the model has one video track, `main_video`.
     """
-    hints: dict[str, Any] = {}
-    for klass in reversed(model_cls.__mro__):
-        hints.update(getattr(klass, "__annotations__", {}))
-    declared = hints.get("output")
-    if isinstance(declared, str):
-        try:
-            declared = typing.get_type_hints(model_cls).get("output")
-        except NameError:
-            declared = None
+    from reactor._model import resolve_annotation
+
+    declared = resolve_annotation(model_cls, "output")
     if isinstance(declared, type) and issubclass(declared, Output):
         return declared.tracks()
     module = sys.modules.get(model_cls.__module__)
