@@ -272,3 +272,49 @@ async def test_a_model_that_fails_to_load_is_reported_at_start(
         "BrokenCounter.load() raised FileNotFoundError: weights.safetensors is missing" in message
     )
     assert "broken" not in serve.status().applications
+
+
+async def test_the_other_protocol_routes_work_through_the_ingress(
+    app: Deployed, http: aiohttp.ClientSession
+) -> None:
+    origin = {"Origin": "http://localhost:5173"}
+    async with http.get(app.url + "schema", headers=origin) as response:
+        assert response.status == 200
+        assert response.headers["Access-Control-Allow-Origin"] == "http://localhost:5173"
+        assert "/commands/set_level" in (await response.json())["paths"]
+    async with http.get(app.url) as response:
+        assert response.status == 200 and response.content_type == "text/html"
+    preflight = {
+        **origin,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type,reactor-api-version",
+    }
+    async with http.options(app.url + "start_session", headers=preflight) as response:
+        assert response.status == 204
+        allowed = response.headers["Access-Control-Allow-Headers"].lower()
+        assert "reactor-api-version" in allowed and "content-type" in allowed
+
+    status, session, _ = await start(http)
+    assert status == 200
+    client = Client(app.url.rstrip("/"), http, session=session)
+    try:
+        assert await client.transport("GET", "ice_servers") == (200, {"ice_servers": []})
+        # An unknown route of a running session is a 404 that ends nothing.
+        async with http.get(app.url + f"sessions/{client.session_id}/nothing") as response:
+            assert response.status == 404
+        assert (await health(http, app))["in_use"] == 1
+        status, body = await client.transport("GET", "sdp_params")
+        assert (status, body) == (202, {"status": "pending"})
+        status, body = await client.transport("GET", "ice_servers", session_id="f" * 32)
+        assert (status, body["error"]) == (404, "unknown_session")
+        # A bad request is the replica's own answer, relayed.
+        status, body = await client.transport("POST", "sdp_params", {"sdp_offer": 5})
+        assert (status, body["error"]) == (400, "bad_offer")
+        async with http.delete(app.url + f"sessions/{client.session_id}") as response:
+            assert response.status == 200
+        status, body = await client.transport("GET", "sdp_params")
+        assert status == 410
+        assert body["message"].endswith("has ended: client deleted the session")
+        assert (await health(http, app))["in_use"] == 0
+    finally:
+        await stop(http, client.session_id)
