@@ -11,6 +11,7 @@ up to `max_restarts` times.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import math
@@ -89,6 +90,7 @@ class Driver:
         """Smoothed seconds of model time per yield."""
         self._largest_batch = 1
         self._cycle_start: float | None = None
+        self._async_step: tuple[asyncio.AbstractEventLoop, Any] | None = None
         self.restarts = 0
         self.steps = 0
 
@@ -117,6 +119,11 @@ class Driver:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+            if self._async_step is not None:
+                # An async generator awaiting something (a sleep, a socket) is cancelled there.
+                loop, task = self._async_step
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(task.cancel)
         if self._thread is None:
             return True
         self._thread.join(timeout)
@@ -228,6 +235,10 @@ class Driver:
 
     def _run_async(self, run: int) -> int:
         async def drive() -> int:
+            with self._cond:
+                self._async_step = (asyncio.get_running_loop(), asyncio.current_task())
+                if self._stopping:
+                    return 0
             agen = self._model.inference()
             yielded = 0
             try:
@@ -248,7 +259,15 @@ class Driver:
             finally:
                 await agen.aclose()
 
-        return asyncio.run(drive())
+        try:
+            return asyncio.run(drive())
+        except asyncio.CancelledError:
+            if self._stopping:
+                return 0
+            raise
+        finally:
+            with self._cond:
+                self._async_step = None
 
     def _main(self) -> None:
         is_async = inspect.isasyncgenfunction(self._model.inference)

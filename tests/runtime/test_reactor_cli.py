@@ -442,3 +442,42 @@ def test_run_without_a_server_module_is_a_clear_exit_2(tmp_path, capsys, monkeyp
     code, _, stderr = reactor(["run", "-m", str(path)], capsys)
     assert code == 2
     assert "reactor._server is missing" in stderr
+
+
+AUDIO_MODEL = textwrap.dedent(
+    """
+    import numpy as np
+    from reactor import Audio, InputState, Output, ReactorPipeline, Video
+
+    class S(InputState):
+        x: int = 0
+
+    class AV(Output):
+        main_video: Video
+        sound: Audio
+
+    class Talk(ReactorPipeline):
+        state: S
+        fps = 30
+
+        def inference(self):
+            i = 0
+            while True:
+                tone = np.full((2, 1600), 1000, np.int16)
+                yield AV(main_video=np.full((16, 16, 3), i % 256, np.uint8), sound=tone)
+                i += 1
+    """
+)
+
+
+def test_headless_records_the_first_audio_track_too(tmp_path, capsys):
+    (tmp_path / "talk.py").write_text(AUDIO_MODEL)
+    (tmp_path / "reactor.yaml").write_text("model: talk:Talk\n")
+    out = tmp_path / "av.mp4"
+    argv = ["run", "-m", str(tmp_path), "--headless", "--frames", "15", "--out", str(out)]
+    assert reactor(argv, capsys)[0] == 0
+    with av.open(str(out)) as container:
+        kinds = sorted(s.type for s in container.streams)
+        samples = sum(f.samples for f in container.decode(audio=0))
+    assert kinds == ["audio", "video"]
+    assert samples >= 15 * 1600 * 0.9  # 0.5 s of sound, less the encoder's tail

@@ -512,3 +512,31 @@ def test_runner_describes_tracks_and_schema():
 def test_runner_refuses_what_is_not_a_model():
     with pytest.raises(TypeError, match="ReactorPipeline or ReactorModel"):
         Runner(object())  # type: ignore[arg-type]
+
+
+class SlowAsync(ReactorPipeline):
+    """An async generator that awaits for a long time between frames."""
+
+    state: CounterState
+
+    def load(self, config: dict[str, Any]) -> None:
+        self.closed = False
+
+    async def inference(self):
+        try:
+            yield frame_of(0, 0)
+            await asyncio.sleep(60)
+            yield frame_of(1, 0)
+        finally:
+            self.closed = True
+
+
+async def test_stop_cancels_an_async_generator_that_is_awaiting():
+    runner = make(SlowAsync)
+    await runner.start_session(Recorder())
+    assert len(await take(runner, 1)) == 1
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    await asyncio.wait_for(runner.stop_session(), timeout=5)
+    assert time.monotonic() - started < 3
+    assert runner.model.closed
