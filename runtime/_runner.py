@@ -354,6 +354,11 @@ class Runner:
         session.step_started = self._clock()
 
     async def _run_model(self, session: _Session) -> None:
+        """Run `run()` for the session; restart it after an exception, up to `max_restarts`.
+
+        A `run()` that returns is done: the session stays open (events, `emit()` from handlers)
+        until the client leaves. Full control means the model decides when to stop producing.
+        """
         model = self.model
         assert isinstance(model, ReactorModel)
         restarts = 0
@@ -362,9 +367,8 @@ class Runner:
             session.step_started = self._clock()
             try:
                 await model.run()
-                if session.emitted == 0 and session.open:
-                    raise RuntimeError("run() returned without emitting a frame")
-                continue
+                log.info("%s.run() returned; the session stays open", type(model).__name__)
+                return
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -540,3 +540,34 @@ async def test_stop_cancels_an_async_generator_that_is_awaiting():
     await asyncio.wait_for(runner.stop_session(), timeout=5)
     assert time.monotonic() - started < 3
     assert runner.model.closed
+
+
+class EmitsOnEvent(ReactorModel):
+    """run() returns at once; frames come from an event handler."""
+
+    state: CounterState
+
+    def load(self, config: dict[str, Any]) -> None:
+        self.runs = 0
+
+    async def run(self) -> None:
+        self.runs += 1
+
+    @event(name="shoot")
+    async def shoot(self, n: int = InputField(default=1, ge=1, le=5)) -> None:
+        for i in range(n):
+            await self.emit(frame_of(i, 0))
+
+
+async def test_reactor_model_whose_run_returns_keeps_its_session():
+    recorder = Recorder()
+    runner = make(EmitsOnEvent)
+    await runner.start_session(recorder)
+    await asyncio.sleep(0.05)
+    assert runner.active
+    assert await runner.command("shoot", {"n": 3}) == []
+    frames = await take(runner, 3)
+    await runner.stop_session()
+    assert [counter_of(f) for f in frames] == [0, 1, 2]
+    assert runner.model.runs == 1
+    assert recorder.errors() == []
