@@ -77,8 +77,10 @@ class Rejection:
     def to_dict(self) -> dict[str, Any]:
         """The JSON form sent to the client inside an error envelope."""
         value = self.value
-        if not isinstance(value, str | int | float | bool | type(None) | list | dict):
-            value = repr(value)
+        if not isinstance(value, str | int | float | bool | type(None) | list | dict) or (
+            isinstance(value, float) and not math.isfinite(value)
+        ):
+            value = repr(value)  # JSON has no NaN/Infinity; a browser's JSON.parse would fail
         return {
             "command": self.command,
             "field": self.field,

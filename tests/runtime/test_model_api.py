@@ -414,3 +414,23 @@ def test_the_readme_model_example_runs(tmp_path):
         assert tracks_for_model(namespace["MyModel"]) == (TrackSpec("main_video", "video"),)
     finally:
         del sys.modules["readme_example"]
+
+
+def test_state_subclass_inherits_fields_and_can_add_more():
+    class Base(InputState):
+        a: int = InputField(default=1, ge=0)
+
+    class More(Base):
+        b: str = "x"
+
+    assert [f.name for f in More.public_fields()] == ["a", "b"]
+    assert More() == More(a=1, b="x")
+    assert check_update(More, "set_a", {"a": -1})[1][0].reason == "must be >= 0"
+
+
+def test_rejected_non_finite_value_serialises_as_valid_json():
+    import json
+
+    _, rejections = check_update(FullState, "set_scale", {"scale": float("inf")})
+    text = json.dumps(rejections[0].to_dict(), allow_nan=False)
+    assert '"value": "inf"' in text
