@@ -144,6 +144,51 @@ def build_app(manifest: Manifest, options: ServeOptions, scale: ScaleOptions, *,
     )
 
 
+BUILDER_ARGS = {
+    "manifest": "path of reactor.yaml on every node (required)",
+    "replicas": "how many model replicas (required)",
+    "gpus": "one GPU per replica: true/false (default: true when the cluster has GPUs now)",
+    "ice_hosts": "list of addresses to offer as ICE host candidates",
+    "stun": "list of STUN servers",
+    "turn": "list of TURN servers, USER:PASSWORD@HOST:PORT",
+    "codec": "vp8 or h264",
+    "bitrate": "video bitrate, bits per second",
+    "fps": "fixed frame rate",
+}
+
+
+def app_builder(args: dict[str, Any]) -> Any:
+    """The application for a Serve config file or a KubeRay RayService, where no `reactor run`
+    process is there: `import_path: reactor._scale:app_builder` with `args` from
+    `BUILDER_ARGS`. Serve's own `http_options` and `route_prefix` say where it listens."""
+    import ray
+    from reactor._manifest import read_manifest
+
+    unknown = sorted(set(args) - set(BUILDER_ARGS))
+    if unknown:
+        raise ValueError(f"unknown args {unknown}; reactor takes {sorted(BUILDER_ARGS)}")
+    for key in ("manifest", "replicas"):
+        if key not in args:
+            raise ValueError(f"args.{key} is required: {BUILDER_ARGS[key]}")
+    replicas = args["replicas"]
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 1:
+        raise ValueError(f"args.replicas must be a whole number of at least 1, got {replicas!r}")
+    options = ServeOptions(
+        codec=args.get("codec", "vp8"),
+        bitrate=args.get("bitrate"),
+        fps=args.get("fps"),
+        ice_hosts=tuple(args.get("ice_hosts", ())),
+        stun=tuple(args.get("stun", ())),
+        turn=tuple(args.get("turn", ())),
+    )
+    gpus = args.get("gpus")
+    if gpus is None:
+        gpus = ray.is_initialized() and ray.cluster_resources().get("GPU", 0) >= 1
+    return build_app(
+        read_manifest(args["manifest"]), options, ScaleOptions(replicas=replicas), gpus=bool(gpus)
+    )
+
+
 def deploy(manifest: Manifest, options: ServeOptions, scale: ScaleOptions) -> Deployed:
     """Start the application on the connected Ray instance (Serve already started) and wait
     until every replica has loaded the model; `ReplicaLoadError` (application removed) if one

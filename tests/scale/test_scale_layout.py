@@ -4,6 +4,7 @@ are GPUs, and an ingress that takes no CPU from the models."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,35 @@ def test_the_application_has_one_single_replica_deployment_per_model_replica(
     import ray
 
     assert not ray.is_initialized()
+
+
+@pytest.mark.ray
+def test_a_serve_config_builds_the_same_application(steady_manifest: Path) -> None:
+    """`import_path: reactor._scale:app_builder` (KubeRay RayService, `serve run config.yaml`)."""
+    pytest.importorskip("ray.serve")
+    from reactor._scale import app_builder
+
+    args = {"manifest": str(steady_manifest), "replicas": 2, "gpus": True, "turn": ["a:b@t:3478"]}
+    ingress = app_builder(args)._bound_deployment
+    handles, names, _ = ingress.init_args
+    assert names == ["replica-0", "replica-1"]
+    replica = handles[0]._bound_deployment
+    assert replica.ray_actor_options["num_gpus"] == 1
+    assert replica.init_args[1].turn == ("a:b@t:3478",)
+
+
+@pytest.mark.ray
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"replicas": 2}, "args.manifest is required"),
+        ({"manifest": "m", "replicas": 0}, "args.replicas must be a whole number of at least 1"),
+        ({"manifest": "m", "replicas": 1, "replica": 2}, "unknown args ['replica']"),
+    ],
+)
+def test_a_serve_config_with_bad_args_says_which(args: dict[str, object], message: str) -> None:
+    pytest.importorskip("ray.serve")
+    from reactor._scale import app_builder
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        app_builder(args)
