@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -178,9 +178,14 @@ async def record(
         if envelope.get("scope") == "runtime" and data.get("type") == "error":
             errors.append(str(data.get("data", {}).get("message")))
 
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent or ".")
-    os.close(fd)
-    tmp = Path(tmp_name)
+    # Created like any new file (the umask applies, unlike mkstemp's 0600), renamed when done.
+    tmp = out.parent / f".{out.name}.{secrets.token_hex(4)}.part"
+    try:
+        os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+    except OSError as exc:
+        raise HeadlessInputError(
+            f"--out {out}: cannot create a file there ({exc.strerror})"
+        ) from None
     written = 0
     first_pts: int | None = None
     last_pts = 0

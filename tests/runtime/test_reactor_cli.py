@@ -481,3 +481,15 @@ def test_headless_records_the_first_audio_track_too(tmp_path, capsys):
         samples = sum(f.samples for f in container.decode(audio=0))
     assert kinds == ["audio", "video"]
     assert samples >= 15 * 1600 * 0.9  # 0.5 s of sound, less the encoder's tail
+
+
+def test_written_file_gets_ordinary_permissions(tmp_path, capsys):
+    path = write_model(tmp_path, SHORT)
+    out = tmp_path / "clip.mp4"
+    old = os.umask(0o022)
+    try:
+        argv = ["run", "-m", str(path), "--headless", "--frames", "2", "--out", str(out)]
+        assert reactor(argv, capsys)[0] == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o644
