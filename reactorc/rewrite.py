@@ -946,8 +946,9 @@ def _postprocess_def(plan: Plan, builder: _Builder) -> cst.FunctionDef | None:
         positions = _NamePositions()
         block.visit(positions)
         stmts = list(block.visit(_LiveReads(direct, {}, positions.not_refs)).body)
-    lines = f"{epi[0].span.start_line}-{epi[-1].span.end_line}" if epi else ""
-    doc = _stmt(f'"""The original\'s post-loop steps (lines {lines}), applied to one chunk."""')
+    first, last = epi[0].span.start_line, epi[-1].span.end_line
+    where = f"line {first}" if first == last else f"lines {first}-{last}"
+    doc = _stmt(f'"""The original\'s post-loop steps ({where}), applied to one chunk."""')
     return cst.FunctionDef(
         name=cst.Name("postprocess"),
         params=cst.Parameters(params=[cst.Param(cst.Name(p)) for p in params]),

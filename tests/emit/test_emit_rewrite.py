@@ -1,0 +1,173 @@
+"""The rewriter, shape by shape, as before/after pairs: a small pipeline in, the body of
+`inference()` out (libcst codemod style). Each case names the shape row of DESIGN §6."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from reactorc.analysis import explain_text
+from reactorc.rewrite import rewrite
+
+
+def body_of(source: str, **kw) -> str:
+    source = textwrap.dedent(source)
+    plan = explain_text(source, "pipe.py", **kw)
+    assert plan.ok, [d.format() for d in plan.diagnostics]
+    return textwrap.dedent(rewrite(plan, source, "Out").body).strip()
+
+
+CASES = [
+    (
+        "append-yields-each-frame-and-recomputes-the-prompt",
+        """
+        import numpy as np
+
+        class P:
+            def __call__(self, prompt: str = "a", scale: float = 1.0, num_frames: int = 4):
+                emb = self.encode(prompt)
+                frames = []
+                for i in range(num_frames):
+                    frames.append(self.step(emb, i) * scale)
+                return np.stack(frames)
+        """,
+        """
+        pipeline = self.pipeline
+        prompt = self.state.prompt
+        num_frames = self.state.num_frames
+        emb = pipeline.encode(prompt)
+        for i in range(num_frames):
+            if self.state.prompt != prompt:
+                prompt = self.state.prompt
+                emb = pipeline.encode(prompt)
+            yield Out(main_video=to_video(pipeline.step(emb, i) * self.state.scale))
+        """,
+    ),
+    (
+        "preallocated-write-yields-the-written-slice",
+        """
+        import torch
+
+        class P:
+            def run(self, num_frames: int = 4, rate: float = 0.5):
+                video = torch.zeros(num_frames, 3, 8, 8)
+                for i in range(num_frames):
+                    video[i] = self.step(i, rate)
+                return video
+        """,
+        """
+        pipeline = self.pipeline
+        num_frames = self.state.num_frames
+        video = torch.zeros(num_frames, 3, 8, 8)
+        for i in range(num_frames):
+            video[i] = pipeline.step(i, self.state.rate)
+            yield Out(main_video=to_video(video[i : i + 1]))
+        """,
+    ),
+    (
+        "cat-growth-yields-the-new-part-through-the-epilogue",
+        """
+        import torch
+
+        class P:
+            def predict(self, num_frames: int = 4):
+                video = torch.empty(0, 3, 8, 8)
+                for t in range(num_frames):
+                    frame = self.step(t)
+                    video = torch.cat([video, frame])
+                return video.permute(0, 2, 3, 1).mul(255).byte().numpy()
+        """,
+        """
+        pipeline = self.pipeline
+        num_frames = self.state.num_frames
+        def postprocess(video):
+            \"\"\"The original's post-loop steps (line 10), applied to one chunk.\"\"\"
+            return video.permute(0, 2, 3, 1).mul(255).byte().numpy()
+        for t in range(num_frames):
+            frame = pipeline.step(t)
+            yield Out(main_video=to_video(postprocess(frame)))
+        """,
+    ),
+    (
+        "writer-yields-instead-and-never-opens-the-file",
+        """
+        import imageio
+
+        class P:
+            def render(self, num_frames: int = 4, speed: float = 1.0):
+                writer = imageio.get_writer("out.mp4")
+                for i in range(num_frames):
+                    writer.append_data(self.frame(i * speed))
+                writer.close()
+        """,
+        """
+        pipeline = self.pipeline
+        num_frames = self.state.num_frames
+        for i in range(num_frames):
+            yield Out(main_video=to_video(pipeline.frame(i * self.state.speed)))
+        """,
+    ),
+    (
+        "tqdm-dropped-decorator-kept-per-step-sequence-read-each-step",
+        """
+        import numpy as np
+        import torch
+        from tqdm import tqdm
+
+        class P:
+            @torch.no_grad()
+            def imagine(self, actions: list[str] | None = None, num_frames: int = 4):
+                if actions is None:
+                    actions = ["up"] * num_frames
+                frames = []
+                for i in tqdm(range(num_frames)):
+                    frames.append(self.step(actions[i]))
+                return np.stack(frames)
+        """,
+        """
+        pipeline = self.pipeline
+        actions = None
+        num_frames = self.state.num_frames
+        if actions is None:
+            actions = ["up"] * num_frames
+        for i in range(num_frames):
+            yield Out(main_video=to_video(pipeline.step((self.state.actions or actions[i]))))
+        """,
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "before", "after"), CASES, ids=[c[0] for c in CASES])
+def test_rewrite(name: str, before: str, after: str) -> None:
+    assert body_of(before) == textwrap.dedent(after).strip()
+
+
+def test_imports_are_gathered_once_and_module_helpers_come_from_the_original() -> None:
+    source = textwrap.dedent(
+        """
+        import numpy as np
+        import torch
+
+        SCALE = 2
+
+        def helper(x):
+            return x * SCALE
+
+        class P:
+            @torch.no_grad()
+            def __call__(self, n: int = 3):
+                frames = []
+                for i in range(n):
+                    frames.append(helper(np.ones((4, 4, 3))) * i)
+                return np.stack(frames)
+        """
+    )
+    plan = explain_text(source, "pipe.py")
+    result = rewrite(plan, source, "Out")
+    assert result.decorators == ("torch.no_grad()",)
+    assert {(g.name, g.import_code) for g in result.globals} == {
+        ("helper", ""),
+        ("np", "import numpy as np"),
+        ("torch", "import torch"),
+    }
