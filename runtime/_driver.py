@@ -130,6 +130,16 @@ class Driver:
         return not self._thread.is_alive()
 
     @property
+    def alive(self) -> bool:
+        """True while the worker thread runs (a model step can outlive `stop()`'s timeout)."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, timeout: float) -> None:
+        """Wait for the worker thread to end."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
     def queued_frames(self) -> int:
         with self._cond:
             return self._queued

@@ -84,6 +84,9 @@ class _Session:
 class Runner:
     """Runs one model for one client at a time and paces what it produces."""
 
+    stop_timeout: float = 10.0
+    """Seconds `stop_session()` waits for a model step in progress before going on without it."""
+
     def __init__(
         self,
         model: ReactorPipeline | ReactorModel,
@@ -132,6 +135,12 @@ class Runner:
         """
         if self.active:
             raise RuntimeError("a session is already running; stop it before starting another")
+        previous = self._session.driver if self._session is not None else None
+        if previous is not None and previous.alive:
+            # The last session's model step outlived its stop: never run two steps at once.
+            await asyncio.to_thread(previous.join, 30.0)
+            if previous.alive:
+                raise RuntimeError("the previous session's model step is still running")
         initial: dict[str, Any] = {}
         state_cls = type(self.model).state_class()
         for key, value in (state or {}).items():
@@ -181,9 +190,13 @@ class Runner:
         session.open = False
         model = self.model
         if session.driver is not None:
-            stopped = await asyncio.to_thread(session.driver.stop)
+            stopped = await asyncio.to_thread(session.driver.stop, self.stop_timeout)
             if not stopped:
-                log.warning("the model's step did not finish within 10 s of the session ending")
+                log.warning(
+                    "the model's step did not finish within %.0f s of the session ending; "
+                    "the next session waits for it",
+                    self.stop_timeout,
+                )
         if session.task is not None:
             session.task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -347,7 +360,7 @@ class Runner:
             ):
                 await session.room.wait()
             if not session.open:
-                raise asyncio.CancelledError
+                raise RuntimeError("emit() after the session ended")
             session.queued += max(frames, 1)
         session.items.put_nowait(item)
         session.emitted += 1

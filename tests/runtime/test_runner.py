@@ -571,3 +571,41 @@ async def test_reactor_model_whose_run_returns_keeps_its_session():
     assert [counter_of(f) for f in frames] == [0, 1, 2]
     assert runner.model.runs == 1
     assert recorder.errors() == []
+
+
+class Sluggish(ReactorPipeline):
+    """Its second step takes 1 s; records how many steps ever ran at once."""
+
+    state: CounterState
+
+    def load(self, config: dict[str, Any]) -> None:
+        self.running = 0
+        self.most = 0
+        self.lock = threading.Lock()
+
+    def inference(self):
+        i = 0
+        while True:
+            with self.lock:
+                self.running += 1
+                self.most = max(self.most, self.running)
+            if i == 1:
+                time.sleep(1.0)
+            with self.lock:
+                self.running -= 1
+            yield frame_of(i, 0)
+            i += 1
+
+
+async def test_a_step_that_outlives_stop_is_waited_for_before_the_next_session():
+    runner = make(Sluggish)
+    runner.stop_timeout = 0.1
+    await runner.start_session(Recorder())
+    await take(runner, 1)
+    await asyncio.sleep(0.1)  # the second step is now sleeping
+    await asyncio.wait_for(runner.stop_session(), timeout=5)
+    await runner.start_session(Recorder())
+    frames = await take(runner, 3)
+    await runner.stop_session()
+    assert [counter_of(f) for f in frames] == [0, 1, 2]
+    assert runner.model.most == 1
