@@ -213,9 +213,22 @@ def deploy(manifest: Manifest, options: ServeOptions, scale: ScaleOptions) -> De
         raise ReplicaLoadError(
             f"{failed[0]['name']} could not load the model: {failed[0]['error']}"
         )
-    host = options.host if ":" not in options.host else f"[{options.host}]"
+    host, port = _serve_address(options)
+    host = host if ":" not in host else f"[{host}]"
     prefix = scale.route_prefix.rstrip("/")
-    return Deployed(f"http://{host}:{options.port}{prefix}/", handle, health, gpus)
+    return Deployed(f"http://{host}:{port}{prefix}/", handle, health, gpus)
+
+
+def _serve_address(options: ServeOptions) -> tuple[str, int]:
+    """Where Serve's HTTP proxy listens: ours, unless Serve already ran on a joined cluster
+    with its own settings (which it keeps)."""
+    try:
+        from ray.serve.context import _get_global_client
+
+        config = _get_global_client().http_config
+        return str(config.host), int(config.port)
+    except Exception:
+        return options.host, options.port
 
 
 def serve_scaled(
