@@ -146,7 +146,7 @@ def config_entries(plan: Plan) -> list[ConfigEntry]:
                 continue
             seen.add(key.name)
             if not key.has_default:
-                out.append(ConfigEntry(key.name, "null", "required: the pipeline reads it"))
+                out.append(ConfigEntry(key.name, "null", "required: set it (no default)"))
                 continue
             out.append(_entry(key.name, key.default_code))
     elif cons.kind == "kwargs":
@@ -154,7 +154,7 @@ def config_entries(plan: Plan) -> list[ConfigEntry]:
             if p.kind in ("var_positional", "var_keyword"):
                 continue
             if not p.default_code:
-                out.append(ConfigEntry(p.name, "null", "required: the constructor takes it"))
+                out.append(ConfigEntry(p.name, "null", "required: set it (no default)"))
                 continue
             out.append(_entry(p.name, p.default_code))
     if plan.symbol_kind == "step":
@@ -162,6 +162,22 @@ def config_entries(plan: Plan) -> list[ConfigEntry]:
             ConfigEntry("reset", "{}", "keyword arguments of reset() at the start of each episode")
         )
     return out
+
+
+def required_config(plan: Plan) -> tuple[str, ...]:
+    """Config keys the constructor needs and has no default for: load() names them if unset."""
+    cons = plan.constructor
+    if plan.symbol_kind == "function" or not plan.class_name:
+        return ()
+    if cons.kind == "config":
+        return tuple(dict.fromkeys(k.name for k in cons.keys if not k.has_default))
+    if cons.kind == "kwargs":
+        return tuple(
+            p.name
+            for p in cons.params
+            if not p.default_code and p.kind not in ("var_positional", "var_keyword")
+        )
+    return ()
 
 
 def _entry(name: str, code: str) -> ConfigEntry:
@@ -366,6 +382,7 @@ def render(
         "load_kind": _load_kind(plan),
         "load_target": f"`{cls}`" if _load_kind(plan) != "none" else "nothing (a plain function)",
         "config_entries": config_entries(plan),
+        "required_config": required_config(plan),
         "notes": _notes(plan, inference),
     }
     env = _env()
