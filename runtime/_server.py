@@ -391,15 +391,26 @@ class ReactorServer:
         return web.json_response({"sdp_answer": found.answer})
 
     async def _ice_candidates(self, request: web.Request) -> web.Response:
-        """Trickled candidates are accepted but not needed: the answer carries ours and aiortc
-        learns the client's address from its connectivity checks."""
+        """Trickled client candidates: `{candidate, sdpMid, sdpMLineIndex}`, a list of them,
+        or `{"candidates": [...]}`. Not needed by the published client (it gathers before
+        offering, and aiortc also learns addresses from connectivity checks)."""
         found = self._transport_session(request)
         if isinstance(found, web.Response):
             return found
-        _, problem = await _json_body(request)
+        body, problem = await _json_body(request)
         if problem is not None:
             return problem
-        return web.json_response({"status": "ok"})
+        if isinstance(body, dict) and isinstance(body.get("candidates"), list):
+            entries = body["candidates"]
+        else:
+            entries = body if isinstance(body, list) else [body]
+        if found.peer is None:
+            return _error(409, "no_offer", "POST the SDP offer to sdp_params first")
+        try:
+            added = await found.peer.add_candidates(entries)
+        except OfferError as exc:
+            return _error(400, "bad_candidate", str(exc))
+        return web.json_response({"added": added})
 
     # -- the session's life ---------------------------------------------------------------------
 

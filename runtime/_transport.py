@@ -35,6 +35,7 @@ from aiortc.codecs import h264 as _h264
 from aiortc.codecs import vpx as _vpx
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.sdp import candidate_from_sdp
 from reactor._options import ServeOptions
 
 log = logging.getLogger("reactor.transport")
@@ -491,6 +492,33 @@ class Peer:
                 await self._on_message(message)
             except Exception:
                 log.exception("handling a data-channel message failed")
+
+    async def add_candidates(self, entries: list[Any]) -> int:
+        """Add trickled remote candidates (`{candidate, sdpMid?, sdpMLineIndex?}`, the browser's
+        RTCIceCandidate JSON); an empty candidate ends the list. How many were added."""
+        if self._pc is None:
+            raise OfferError("no offer yet: POST sdp_params before ice_candidates")
+        added = 0
+        for entry in entries:
+            text = entry.get("candidate") if isinstance(entry, dict) else None
+            if not isinstance(text, str):
+                raise OfferError('each candidate must be an object {"candidate": "candidate:..."}')
+            if not text:
+                continue
+            try:
+                candidate = candidate_from_sdp(text.removeprefix("candidate:").strip())
+            except Exception:
+                raise OfferError(f"not an ICE candidate: {text[:80]!r}") from None
+            candidate.sdpMid = entry.get("sdpMid")
+            candidate.sdpMLineIndex = entry.get("sdpMLineIndex")
+            if candidate.sdpMid is None and candidate.sdpMLineIndex is None:
+                candidate.sdpMLineIndex = 0
+            try:
+                await self._pc.addIceCandidate(candidate)
+            except Exception as exc:
+                raise OfferError(f"cannot add candidate {text[:80]!r}: {_one_line(exc)}") from None
+            added += 1
+        return added
 
     def send(self, text: str) -> None:
         """Send one message; before the channel opens, messages wait and go out in order."""

@@ -251,3 +251,32 @@ async def test_port_in_use_is_a_clear_error(counter_server) -> None:
     server = ReactorServer(Runner(Counter()), ServeOptions(port=port))
     with pytest.raises(SettingsError, match=f"cannot listen on 127.0.0.1:{port}"):
         await run_server(server)
+
+
+async def test_trickled_candidates_are_added_or_refused_with_a_reason(counter_server) -> None:
+    client = counter_server.client()
+    await client.start()
+    candidate = {
+        "candidate": "candidate:1 1 udp 2130706431 127.0.0.1 50000 typ host",
+        "sdpMid": "0",
+        "sdpMLineIndex": 0,
+    }
+    status, body = await client.transport("POST", "ice_candidates", candidate)
+    assert status == 409 and body["error"] == "no_offer"
+    await client.connect()
+    try:
+        status, body = await client.transport("POST", "ice_candidates", candidate)
+        assert (status, body) == (200, {"added": 1})
+        status, body = await client.transport(
+            "POST", "ice_candidates", {"candidates": [candidate, {"candidate": ""}]}
+        )
+        assert (status, body) == (200, {"added": 1})
+        for bad, part in [
+            ({"candidate": "nonsense"}, "not an ICE candidate"),
+            ([3], "must be an object"),
+        ]:
+            status, body = await client.transport("POST", "ice_candidates", bad)
+            assert status == 400 and part in body["message"], body
+        await client.wait_frames(3)  # the stream is unaffected
+    finally:
+        await client.close()
