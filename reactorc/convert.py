@@ -50,6 +50,11 @@ def build_files(
         return render(plan, source, source_path, out_dir, target)
     except (RewriteError, RenderError) as exc:
         raise ConvertError(f"cannot generate the wrapper for {plan.symbol}: {exc}") from None
+    except Exception as exc:  # a bug in reactorc: one line, not a traceback
+        raise ConvertError(
+            f"internal error in reactorc while generating the wrapper for {plan.symbol}: "
+            f"{type(exc).__name__}: {exc}; please report it with the file that triggers it"
+        ) from None
 
 
 def convert(

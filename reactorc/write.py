@@ -1,7 +1,8 @@
 """Write: put the rendered files in the output folder, all of them or none.
 
-Files are written to a temporary folder beside the output and swapped in with renames, so an
-interrupted convert leaves the old output (or nothing) in place. A generated file whose body
+Files are written to a temporary folder beside the output first. A new output folder is that
+folder renamed into place; into an existing one the files are moved one by one, the old ones
+kept aside until every move succeeded and put back otherwise. Other files there are left alone. A generated file whose body
 no longer matches the hash in its header was edited by hand and is kept unless forced.
 """
 
@@ -77,30 +78,28 @@ def write_output(out_dir: Path, files: dict[str, str], *, force: bool = False) -
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=parent))
     except OSError as exc:
         raise OutputError(f"cannot create {out_dir}: {exc.strerror or exc}") from None
-    unchanged = []
+    existed = out_dir.is_dir()
+    unchanged = [n for n, text in files.items() if existed and _read(out_dir / n) == text]
     try:
-        if out_dir.is_dir():  # keep what else the folder holds
-            for entry in out_dir.iterdir():
-                if entry.name in files:
-                    continue
-                dest = tmp / entry.name
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.copytree(entry, dest, symlinks=True)
-                else:
-                    shutil.copy2(entry, dest, follow_symlinks=False)
-            unchanged = [
-                n
-                for n, text in files.items()
-                if (out_dir / n).is_file() and _read(out_dir / n) == text
-            ]
         for name, text in files.items():
             (tmp / name).write_text(text, encoding="utf-8", newline="\n")
-        _swap(tmp, out_dir)
+        if existed:
+            _replace_files(tmp, out_dir, [n for n in files if n not in unchanged])
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp made it private
+            os.rename(tmp, out_dir)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise OutputError(f"cannot write {out_dir}: {exc.strerror or exc}") from None
     written = tuple(n for n in files if n not in unchanged)
     return WriteResult(out_dir, written, tuple(unchanged))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _read(path: Path) -> str | None:
@@ -110,20 +109,23 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def _swap(tmp: Path, out_dir: Path) -> None:
-    """Replace `out_dir` by `tmp` with two renames; on failure the old folder is put back."""
-    if not out_dir.exists():
-        os.rename(tmp, out_dir)
-        return
-    mode = out_dir.stat().st_mode & 0o7777
-    os.chmod(tmp, mode)
-    backup = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".old", dir=tmp.parent))
-    backup.rmdir()
-    os.rename(out_dir, backup)
+def _replace_files(tmp: Path, out_dir: Path, names: list[str]) -> None:
+    """Move `names` from `tmp` into `out_dir`, keeping the old files aside until all are in;
+    on any failure the files already moved are put back, so the folder is as it was."""
+    done: list[tuple[str, bool]] = []
     try:
-        os.rename(tmp, out_dir)
+        for name in names:
+            target = out_dir / name
+            had = target.exists()
+            if had:
+                os.replace(target, tmp / f"{name}.old")
+            done.append((name, had))
+            os.replace(tmp / name, target)
     except OSError:
-        os.rename(backup, out_dir)
+        for name, had in reversed(done):
+            with contextlib.suppress(OSError):
+                if had:
+                    os.replace(tmp / f"{name}.old", out_dir / name)
+                else:
+                    (out_dir / name).unlink()
         raise
-    with contextlib.suppress(OSError):
-        shutil.rmtree(backup)
