@@ -31,6 +31,7 @@ CODES: dict[str, Code] = {
         Code("RC002", "error", "the file is not valid text in its encoding"),
         Code("RC003", "error", "syntax error"),
         Code("RC004", "error", "the file has no code"),
+        Code("RC005", "error", "the file is nested too deeply to analyse"),
         # Finding the pipeline and its frame loop.
         Code("RC101", "error", "no frame loop found"),
         Code("RC102", "error", "the frame loop is module-level script code"),

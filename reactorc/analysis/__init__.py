@@ -6,6 +6,9 @@ is a diagnostic in the returned plan."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,7 @@ from reactorc.analysis import (
     sink_cat,
     state,
 )
-from reactorc.analysis._cst import Ctx, iter_nodes, names_of
+from reactorc.analysis._cst import Ctx, TooDeep, iter_nodes, names_of
 from reactorc.analysis.index import FunctionInfo, ModuleIndex, build_index
 from reactorc.analysis.loops import Candidate
 from reactorc.diagnostics import Diagnostic, diagnostic, sort_diagnostics
@@ -105,8 +108,40 @@ class _Run:
         self.diags.append(diagnostic(code, self.ctx.path, line, col, message, hint))
 
 
+RECURSION_LIMIT = 3000
+"""libcst computes positions recursively; this limit lets nesting a few hundred levels deep
+(long `a + b + ...` chains) through while staying far from the C stack's end."""
+
+
+@contextmanager
+def _recursion_limit(limit: int) -> Iterator[None]:
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
+
+
 def analyze(source: Source, *, symbol: str | None = None, loop_line: int | None = None) -> Plan:
     """The plan for a parsed file, or a refusal whose diagnostics say why."""
+    with _recursion_limit(RECURSION_LIMIT):
+        try:
+            return _analyze(source, symbol, loop_line)
+        except (RecursionError, TooDeep):
+            d = diagnostic(
+                "RC005",
+                source.path,
+                1,
+                1,
+                "the file is nested too deeply to analyse",
+                "split the deepest expression (a very long `a + b + ...` chain or deeply "
+                "nested calls) into several statements",
+            )
+            return _refused(source.path, source.sha256, [d])
+
+
+def _analyze(source: Source, symbol: str | None, loop_line: int | None) -> Plan:
     ctx = Ctx.of(source)
     run = _Run(ctx, build_index(ctx), [])
     fn_cands, script_cands = candidates.find_all(run.index, ctx)

@@ -19,6 +19,10 @@ SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 _MISSING = object()
 
 
+class TooDeep(Exception):
+    """The tree is nested deeper than libcst's recursive passes can follow."""
+
+
 @dataclass(frozen=True)
 class Ctx:
     """What every analysis module needs: the parsed source, node positions, parent links and
@@ -35,7 +39,11 @@ class Ctx:
 
     @classmethod
     def of(cls, source: Source) -> Ctx:
-        positions = source.wrapper.resolve(PositionProvider)
+        try:
+            positions = source.wrapper.resolve(PositionProvider)
+        except KeyError as exc:
+            # libcst swallows a RecursionError deep in codegen and fails on a missing position
+            raise TooDeep("positions could not be computed") from exc
         parents: dict[cst.CSTNode, cst.CSTNode] = {}
         aliases: dict[str, str] = {}
         kids: dict[int, tuple[cst.CSTNode, tuple[cst.CSTNode, ...]]] = {}

@@ -98,6 +98,9 @@ def test_documented_file_level_examples_are_what_reactorc_prints(tmp_path: Path)
     assert latin1 in SECTIONS["RC002"]
     empty = parse_text("", "pipeline.py").diagnostics[0].format()
     assert empty in SECTIONS["RC004"]
+    chain = " + ".join(["k"] * 1500)
+    deep = explain_text(f"x = {chain}\n", "pipeline.py").diagnostics[0].format()
+    assert deep in SECTIONS["RC005"]
 
 
 def test_every_code_is_exercised_by_a_compiler_test() -> None:

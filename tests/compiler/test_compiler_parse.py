@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reactorc.analysis import explain
+from reactorc.analysis import explain, explain_text
 from reactorc.parse import parse_bytes, parse_text, read_file
 
 SYNTAX_ERRORS = [
@@ -117,3 +117,18 @@ def test_several_thousand_line_file_is_analysed(tmp_path) -> None:
     plan = explain(path)
     assert plan.ok
     assert (plan.symbol, plan.frame_loop.line) == ("Pipeline.__call__", 7)
+
+
+def test_expression_nested_too_deeply_is_rc005_not_a_crash() -> None:
+    chain = " + ".join(["k"] * 1500)
+    source = f"def run(k: int = 1):\n    frames = []\n    for i in range(3):\n        frames.append({chain})\n    return frames\n"
+    plan = explain_text(source, "deep.py")
+    assert [d.code for d in plan.diagnostics] == ["RC005"]
+    assert plan.frame_loop is None
+
+
+def test_long_but_analysable_expression_keeps_its_plan() -> None:
+    chain = " + ".join(["k"] * 300)
+    source = f"def run(k: int = 1):\n    frames = []\n    for i in range(3):\n        frames.append({chain})\n    return frames\n"
+    plan = explain_text(source, "long.py")
+    assert plan.ok and plan.state_field("k").live
