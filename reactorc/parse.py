@@ -110,14 +110,24 @@ def parse_text(text: str, path: str, *, sha256: str | None = None) -> ParseResul
             f"syntax error: {message}",
             "the file must be valid Python 3; run `python -m py_compile` on it to check",
         )
-    except (RecursionError, MemoryError, ValueError) as exc:
+    except (RecursionError, MemoryError):
+        return _fail(
+            "RC005",
+            path,
+            1,
+            1,
+            "the file is nested too deeply to analyse",
+            "split the deepest expression (a very long `a + b + ...` chain or deeply "
+            "nested calls) into several statements",
+        )
+    except ValueError as exc:
         return _fail(
             "RC003",
             path,
             1,
             1,
-            f"cannot parse: {type(exc).__name__}",
-            "the file is nested too deeply or is not Python source",
+            f"cannot parse: {exc}",
+            "the file must be valid Python 3; run `python -m py_compile` on it to check",
         )
     if not any(_is_code(stmt) for stmt in module.body):
         return _fail(
