@@ -15,6 +15,7 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
+from reactor._scale_replica import NOT_THIS_PROCESS
 from reactor._scale_routing import Busy, Granted, ReplicaReport, SlotTable, Unavailable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -33,6 +34,10 @@ class ReplicaUnreachable(Exception):
     def __init__(self, message: str, *, certain: bool) -> None:
         super().__init__(message)
         self.certain = certain
+
+
+class ReplicaRestarted(Exception):
+    """The process a session was started on is gone; a new one answered in its place."""
 
 
 class Ingress:
@@ -114,11 +119,29 @@ class Ingress:
         except RayActorError:
             raise ReplicaUnreachable("its process died", certain=True) from None
 
-    async def _relay(self, name: str, request: Request, path_qs: str, body: bytes) -> Response:
-        status, headers, payload = await self._call(
-            name, "relay", request.method, path_qs, dict(request.headers), body
+    async def _relay(
+        self,
+        name: str,
+        request: Request,
+        path_qs: str,
+        body: bytes,
+        *,
+        bound: bool = False,
+        method: str | None = None,
+    ) -> tuple[Response, str]:
+        """Relay to replica `name`; `bound`: only to the process the session started on
+        (`ReplicaRestarted` otherwise). Returns the response and the answering process."""
+        expected = self.table.instance_of(name) if bound else None
+        reply = await self._call(
+            name, "relay", method or request.method, path_qs, dict(request.headers), body, expected
         )
-        return Response(payload, status_code=status, headers=dict(headers))
+        if reply["status"] == NOT_THIS_PROCESS:
+            self._log_ended(self.table.restarted(name, reply["instance"]))
+            raise ReplicaRestarted(name)
+        response = Response(
+            reply["body"], status_code=reply["status"], headers=dict(reply["headers"])
+        )
+        return response, reply["instance"]
 
     # -- HTTP -----------------------------------------------------------------------------------
 
@@ -166,7 +189,8 @@ class Ingress:
         if not live:
             return _error(503, "no_replica", self.table.why_unavailable())
         body = await request.body()
-        return await self._relay(live[0].name, request, self._path_qs(request, path), body)
+        response, _ = await self._relay(live[0].name, request, self._path_qs(request, path), body)
+        return response
 
     async def _start_session(self, request: Request) -> Response:
         ticket = request.headers.get(TICKET_HEADER)
@@ -180,7 +204,7 @@ class Ingress:
             assert isinstance(choice, Granted)
             name = choice.replica
             try:
-                response = await self._relay(name, request, "/start_session", body)
+                response, instance = await self._relay(name, request, "/start_session", body)
             except ReplicaUnreachable as exc:
                 self.table.release(name)
                 self._log_ended(self.table.lost(name, str(exc), certain=exc.certain))
@@ -192,7 +216,7 @@ class Ingress:
                 self.table.release(name)
                 return response
             answer = json.loads(response.body)
-            self.table.bind(name, answer["session_id"])
+            self._log_ended(self.table.bind(name, answer["session_id"], instance))
             log.info("session %s started on %s", answer["session_id"], name)
             answer["replica"] = name
             return JSONResponse(answer)
@@ -226,9 +250,13 @@ class Ingress:
                 return JSONResponse({"session_id": session_id, "state": "CLOSED"})
             return _unknown(session_id)
         try:
-            await self._call(name, "relay", "DELETE", f"/sessions/{session_id}", {}, b"")
+            await self._relay(
+                name, request, f"/sessions/{session_id}", b"", bound=True, method="DELETE"
+            )
         except ReplicaUnreachable as exc:  # its session is gone with it
             self._log_ended(self.table.lost(name, str(exc), certain=exc.certain))
+        except ReplicaRestarted:
+            pass
         self._end(session_id, "client stopped the session")
         return JSONResponse({"session_id": session_id, "state": "CLOSED"})
 
@@ -239,7 +267,11 @@ class Ingress:
             return _gone(self.table, session_id)
         body = await request.body()
         try:
-            response = await self._relay(name, request, self._path_qs(request, path), body)
+            response, _ = await self._relay(
+                name, request, self._path_qs(request, path), body, bound=True
+            )
+        except ReplicaRestarted:
+            return _gone(self.table, session_id)
         except ReplicaUnreachable as exc:
             self._log_ended(self.table.lost(name, str(exc), certain=exc.certain))
             if self.table.find(session_id) is None:

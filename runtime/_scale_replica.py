@@ -38,8 +38,9 @@ RESPONSE_HEADERS = frozenset({"content-type", "cache-control", "retry-after", "v
     {"access-control-allow-origin", "access-control-allow-private-network"}
 )
 
-Relayed = tuple[int, list[tuple[str, str]], bytes]
-"""(status, headers, body) of a relayed response."""
+NOT_THIS_PROCESS = 0
+"""`relay()`'s status when the caller expected another process of this replica (the one that
+held its session, before Ray restarted it): the request was not run."""
 
 
 class ModelReplica:
@@ -105,9 +106,23 @@ class ModelReplica:
         }
 
     async def relay(
-        self, method: str, path_qs: str, headers: dict[str, str], body: bytes
-    ) -> Relayed:
-        """Pass one HTTP request of the protocol to this replica's server; its answer back."""
+        self,
+        method: str,
+        path_qs: str,
+        headers: dict[str, str],
+        body: bytes,
+        instance: str | None = None,
+    ) -> dict[str, Any]:
+        """Pass one HTTP request of the protocol to this replica's server; its answer back as
+        `{status, headers, body, instance}`. With `instance` (the process a session was started
+        on), a different process answers `NOT_THIS_PROCESS` without running it."""
+        if instance is not None and instance != self.instance:
+            return {
+                "status": NOT_THIS_PROCESS,
+                "headers": [],
+                "body": b"",
+                "instance": self.instance,
+            }
         if self._http is None:
             raise RuntimeError(f"this replica has no server: {self.load_error}")
         kept = {k: v for k, v in headers.items() if k.lower() in RELAY_HEADERS}
@@ -116,7 +131,12 @@ class ModelReplica:
         ) as response:
             payload = await response.read()
             out = [(k, v) for k, v in response.headers.items() if k.lower() in RESPONSE_HEADERS]
-            return response.status, out, payload
+            return {
+                "status": response.status,
+                "headers": out,
+                "body": payload,
+                "instance": self.instance,
+            }
 
     async def __del__(self) -> None:
         """Serve calls this when it stops the replica: end the session, close the peer."""

@@ -123,17 +123,7 @@ class SlotTable:
         """Take a replica's report; returns the sessions that ended because of it."""
         slot = self.slots[name]
         ended: list[tuple[str, str]] = []
-        restarted = slot.instance is not None and report.instance != slot.instance
-        if restarted:
-            slot.restarts += 1
-            if slot.session is not None:
-                ended.append(
-                    self._end(
-                        slot,
-                        f"the replica serving it ({name}) stopped and was restarted; "
-                        "start a new session",
-                    )
-                )
+        ended += self._restarted(slot, report.instance)
         slot.instance, slot.pid, slot.node, slot.misses = (
             report.instance,
             report.pid,
@@ -157,6 +147,34 @@ class SlotTable:
             slot.session = report.session
         slot.state = "busy" if slot.session is not None else "free"
         return ended
+
+    def restarted(self, name: str, instance: str) -> list[tuple[str, str]]:
+        """A relayed call found `instance` where the session's process was: that one is gone,
+        and its session with it."""
+        slot = self.slots[name]
+        ended = self._restarted(slot, instance)
+        slot.instance = instance
+        if slot.state in ("busy", "down"):
+            slot.state = "free" if slot.session is None else slot.state
+        return ended
+
+    def _restarted(self, slot: Slot, instance: str) -> list[tuple[str, str]]:
+        if slot.instance is None or instance == slot.instance:
+            return []
+        slot.restarts += 1
+        if slot.session is None:
+            return []
+        return [
+            self._end(
+                slot,
+                f"the replica serving it ({slot.name}) stopped and was restarted; "
+                "start a new session",
+            )
+        ]
+
+    def instance_of(self, name: str) -> str | None:
+        """The replica process the table knows (sessions there were started on it)."""
+        return self.slots[name].instance
 
     def lost(self, name: str, why: str, *, certain: bool = True) -> list[tuple[str, str]]:
         """A replica did not answer. `certain` (its process is gone) ends its session at once;
@@ -215,10 +233,17 @@ class SlotTable:
         self._queue = [t for t in self._queue if now - t.last_seen <= self.ticket_ttl]
         return now
 
-    def bind(self, name: str, session_id: str) -> None:
-        """The reserved replica started `session_id`: its later calls go there."""
+    def bind(
+        self, name: str, session_id: str, instance: str | None = None
+    ) -> list[tuple[str, str]]:
+        """The reserved replica (process `instance`) started `session_id`: its later calls go
+        there. Returns sessions ended because the replica turned out to be a new process."""
         slot = self.slots[name]
+        ended = self._restarted(slot, instance) if instance is not None else []
+        if instance is not None:
+            slot.instance = instance
         slot.state, slot.session = "busy", session_id
+        return ended
 
     def release(self, name: str, *, busy: bool = False) -> None:
         """The relayed start did not make a session; `busy` when the replica said it has one

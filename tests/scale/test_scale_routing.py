@@ -217,3 +217,27 @@ def test_a_replica_that_refused_as_busy_is_not_offered_again_until_it_reports() 
 def test_replica_names_must_be_distinct() -> None:
     with pytest.raises(ValueError, match="distinct"):
         SlotTable(["r0", "r0"])
+
+
+def test_a_call_answered_by_a_new_process_ends_the_session_of_the_old_one() -> None:
+    """Ray may route a session's call to the replica's new process before any status call
+    shows it: the session is over, and the replica is free again."""
+    table = running()
+    a = start(table, "s1")
+    assert table.instance_of(a) == f"{a}-a"
+    ended = table.restarted(a, f"{a}-b")
+    assert [session for session, _ in ended] == ["s1"]
+    assert "stopped and was restarted" in ended[0][1]
+    assert (table.slots[a].state, table.slots[a].restarts) == ("free", 1)
+    assert table.restarted(a, f"{a}-b") == []  # the same new process again: nothing more
+
+
+def test_binding_records_the_process_the_session_started_on() -> None:
+    table = running(("r0",))
+    choice = table.request()
+    assert choice == Granted("r0")
+    # The start was answered by a process the table had not seen yet.
+    assert table.bind("r0", "s1", "r0-b") == []
+    assert table.instance_of("r0") == "r0-b"
+    assert table.observe("r0", report("r0-b", "s1")) == []
+    assert table.find("s1") == "r0"
