@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from reactorc.analysis._cst import Ctx, iter_calls, names_of, param_list
+from reactorc.analysis._cst import Ctx, dotted, iter_calls, names_of, param_list
 from reactorc.analysis.deps import statements_before, track
 from reactorc.analysis.index import FunctionInfo
 from reactorc.analysis.loops import Candidate
@@ -36,6 +36,7 @@ ENTRY_NAMES = {
 FRAME_WORDS = ("frame", "video", "image", "img", "rgb", "clip", "sample", "result", "render", "out")
 PIECE_WORDS = ("tile", "ray", "patch", "ret", "part", "piece", "cache", "kv", "context", "loss")
 DENOISE_WORDS = ("timestep", "sigma", "noise_level", "scheduler")
+NETWORK_BASES = {"Module", "LightningModule", "Sequential", "ModuleList"}
 
 
 def rank(cands: list[Candidate], functions: list[FunctionInfo], ctx: Ctx) -> list[Candidate]:
@@ -192,6 +193,11 @@ def _score(
                     score += 5
                     reasons.append("returns what the loop collects")
                     break
+    if fn.cls is not None and any(
+        dotted(b.value).rsplit(".", 1)[-1] in NETWORK_BASES for b in fn.cls.bases
+    ):
+        score -= 15
+        reasons.append(f"a method of the network {fn.class_name}, called per forward pass")
     key = _key(fn)
     caller = calls_in_loops.get(key)
     if caller is not None and caller.fn is not fn:

@@ -286,3 +286,31 @@ def test_precomputed_iterable_comprehension_is_not_the_frame_loop() -> None:
         """
     )
     assert loop_summary(plan)[:3] == ("orbit", 4, "comprehension")
+
+
+def test_loop_in_a_network_forward_ranks_below_the_pipeline() -> None:
+    plan = plan_of(
+        """
+        import torch
+        from torch import nn
+
+
+        class Net(nn.Module):
+            def forward(self, x):
+                outs = []
+                for layer in self.layers:
+                    outs.append(layer(x))
+                return torch.cat(outs)
+
+
+        class Sampler:
+            def sample(self, steps):
+                frames = []
+                for t in steps:
+                    frames.append(self.net(t))
+                return frames
+        """
+    )
+    assert loop_summary(plan)[:2] == ("Sampler.sample", 17)
+    net = next(c for c in plan.candidates if c.symbol == "Net.forward")
+    assert any("network Net" in r for r in net.reasons)
