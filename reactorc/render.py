@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -318,8 +319,8 @@ def _notes(plan: Plan, inference: Inference) -> list[str]:
     if plan.frame_loop is not None and plan.frame_loop.sink.kind == "writer":
         notes.append("Frames are streamed instead of written; the original's writer is not opened.")
     notes.append(
-        "Float frames are taken to span FLOAT_RANGE (0 to 1) in the wrapper; uint8 frames pass "
-        "unchanged."
+        "uint8 frames pass through unchanged; float frames are taken to span 0 to 1 "
+        "(`FLOAT_RANGE` in the wrapper) and scaled to 0..255."
     )
     return notes
 
@@ -359,6 +360,10 @@ def render(
     taken = {g.name for g in inference.globals} | set(module_names)
     original_var = "original" if "original" not in taken else "original_module"
     fields = [_field_view(f, plan) for f in plan.state]
+    example = next(
+        (v for v in fields if v.live and v.type_text in ("float", "int", "choice", "bool")),
+        next((v for v in fields if v.live), None),
+    )
     fl = plan.frame_loop
     assert fl is not None
     context = {
@@ -370,11 +375,19 @@ def render(
         "source_name": source_path.name,
         "source_rel": rel,
         "module_name": f"_reactorc_original_{plan.source_sha256[:12] or 'source'}",
-        "import_lines": sorted(dict.fromkeys(imports), key=_import_order),
+        "stdlib_imports": sorted(
+            {line for line in imports if _top_module(line) in sys.stdlib_module_names},
+            key=_import_order,
+        ),
+        "import_lines": sorted(
+            {line for line in imports if _top_module(line) not in sys.stdlib_module_names},
+            key=_import_order,
+        ),
         "module_names": module_names,
         "original_var": original_var,
         "needs_literal": any(f.type == "choice" and f.choices and not f.enum for f in plan.state),
         "fields": fields,
+        "example": example,
         "restart_fields": [f.name for f in plan.state if not f.live],
         "chunked": fl.frames_per_iteration == "chunk",
         "inference": inference,
@@ -403,8 +416,13 @@ def render(
     return out
 
 
-def _import_order(line: str) -> tuple[int, str]:
-    return (0 if line.startswith("import ") else 1, line)
+def _import_order(line: str) -> tuple[str, int, str]:
+    """isort's order within a block: by module, `import x` before `from x import y`."""
+    return (_top_module(line), 0 if line.startswith("import ") else 1, line)
+
+
+def _top_module(line: str) -> str:
+    return line.split()[1].split(".")[0]
 
 
 def header(name: str, source_rel: str, symbol: str, src_hash: str, b_hash: str) -> str:

@@ -187,3 +187,50 @@ def test_python_server_py_runs_without_the_reactor_command(tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr
     assert clip.stat().st_size > 0
+
+
+ASYNC_ENUM_PIPELINE = """
+import asyncio
+from enum import Enum
+
+import numpy as np
+
+
+class Palette(Enum):
+    WARM = "warm"
+    COLD = "cold"
+
+
+class Painter:
+    def __init__(self, size, gain=2):
+        self.size = size
+
+    async def paint(self, palette: Palette = Palette.WARM, level: int = 3, num_frames: int = 5):
+        frames = []
+        for i in range(num_frames):
+            await asyncio.sleep(0)
+            base = 100 if palette is Palette.WARM else 20
+            frames.append(np.full((self.size, self.size, 3), base + level * i, np.uint8))
+        return np.stack(frames)
+"""
+
+
+def test_an_async_pipeline_with_an_enum_field_streams_and_switches(tmp_path: Path) -> None:
+    source = tmp_path / "painter.py"
+    source.write_text(ASYNC_ENUM_PIPELINE)
+    out = tmp_path / "out"
+    done = reactorc("convert", source, "-o", out)
+    assert done.returncode == 0, done.stderr
+    wrapper = (out / "painter_stream.py").read_text()
+    assert "async def inference(self):" in wrapper
+    assert 'default=Palette("warm")' in wrapper
+    assert yaml.safe_load((out / "config.yml").read_text()) == {"size": None, "gain": 2}
+    model = wrapper_class(out)()
+    with pytest.raises(ValueError, match=r"set size in config\.yml"):
+        model.load({"size": None})
+    model.load({"size": 4})
+    frames = collect(model, 7, [(1, "palette", "cold")])
+    levels = [int(v) for v in frames[:, 0, 0, 0]]
+    assert levels[:2] == [100, 103]  # warm until the command lands (after frame 1)
+    assert levels[2] in (106, 26)  # frame 2 may or may not have been made already
+    assert levels[3:] == [29, 32, 20, 23]  # cold, and it stays cold in the next clip

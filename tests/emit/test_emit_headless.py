@@ -8,6 +8,7 @@ that leaving them unset is a clear error. (`test_emit_convert_cli.py` runs a few
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 import av
@@ -32,7 +33,7 @@ def test_the_wrapper_records_headless_with_its_own_config(
     fixture_config = model_config(fx, str(tmp_path))
     required = [k for k, v in config.items() if v is None]
     if required:
-        with pytest.raises(ValueError, match=f"set {', '.join(required)} in config.yml"):
+        with pytest.raises(ValueError, match=re.escape(f"set {', '.join(required)} in config.yml")):
             model.load(config)
         config.update({k: fixture_config[k] for k in required})
     model.load(config)
