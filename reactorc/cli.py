@@ -138,6 +138,65 @@ def convert(
     raise typer.Exit(EXIT_OK)
 
 
+@app.command()
+def validate(
+    folder: Annotated[Path, typer.Argument(help="The folder `reactorc convert -o` wrote.")],
+    device: Annotated[
+        str,
+        typer.Option("--device", help="cuda, cpu, or auto (cuda when the model's torch has it)."),
+    ] = "auto",
+    frames: Annotated[int, typer.Option("--frames", help="Frames per session (at least).")] = 24,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="Also stream through `reactor run`'s server.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the checks as JSON.")] = False,
+    change: Annotated[
+        list[str] | None,
+        typer.Option("--change", help="field=value to use when changing that field."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="A config file to load instead of config.yml.")
+    ] = None,
+    tolerance: Annotated[
+        int | None,
+        typer.Option("--tolerance", min=0, max=255, help="Allowed difference per channel (0-255)."),
+    ] = None,
+) -> None:
+    """Run the wrapper in FOLDER for real and check it (exit 1 when a check fails)."""
+    from reactorc.validate_cli import run_validate
+
+    raise typer.Exit(
+        run_validate(
+            folder, device, frames, stream, as_json, tuple(change or ()), config, tolerance
+        )
+    )
+
+
+@app.command()
+def check(
+    path: Annotated[Path, typer.Argument(help="The research pipeline's .py file.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The committed output folder.")],
+    symbol: Annotated[
+        str | None,
+        typer.Option("--symbol", help="The pipeline: `Class.method`, `function` or `<module>`."),
+    ] = None,
+    loop_line: Annotated[
+        int | None,
+        typer.Option("--loop-line", min=1, help="Line of the frame loop's header."),
+    ] = None,
+    target: Annotated[
+        str, typer.Option("--target", help="reactor or reactor-runtime, as converted.")
+    ] = "reactor",
+    then_validate: Annotated[
+        bool, typer.Option("--validate", help="When current, also run `reactorc validate`.")
+    ] = False,
+) -> None:
+    """Exit 1 when OUT is stale (a diff) or edited by hand (the files); 0 when current."""
+    from reactorc.check import run_check
+
+    raise typer.Exit(run_check(path, out, symbol, loop_line, target, then_validate))
+
+
 def main() -> None:
     """Console-script entry point (`reactorc = reactorc.cli:main`)."""
     app()

@@ -1,0 +1,228 @@
+"""The original pipeline's own frames, for validate's differential check.
+
+The original is built exactly as the wrapper builds it (a second wrapper instance's `load()`
+with the same config, so both see the same weights and settings), called once at its default
+arguments (the wrapper's default state), and its frames are converted with the wrapper's own
+`to_video()`, so both sides are compared as the uint8 RGB frames a client would see.
+
+How the frames are taken from the original follows the plan's sink: the returned value (an
+array or tensor, or the one frame array inside a result object, tuple, list or mapping); the
+first N items of a generator; `reset()` then N `step()` calls of a step API; or, for a writer,
+the `.npy` file or folder of `.npy`/`.ppm` frames it wrote (looked for under the paths named by
+its config and by what it returns; it runs in a fresh working folder so relative paths land
+there). When none of these applies the check is skipped with the reason, never passed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import inspect
+import io
+import os
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from reactorc.plan import Plan
+
+
+class ReferenceUnavailable(Exception):
+    """The original's frames cannot be obtained generically; the message says why."""
+
+
+@dataclass(frozen=True)
+class Reference:
+    """One clip of the original at its defaults, as the wrapper's `to_video` converts it."""
+
+    frames: np.ndarray
+    """(N, H, W, 3) uint8."""
+    float_source: bool
+    """True when the original gave float frames (rounded to uint8 by `to_video`)."""
+    seconds: float
+    endless: bool
+    """True for a generator or step API: N was chosen by validate, not by the original."""
+
+
+def _array_like(value: Any) -> bool:
+    return hasattr(value, "shape") and hasattr(value, "dtype") and len(value.shape) >= 2
+
+
+def _frames_in(value: Any) -> Any:
+    """The frame array inside what the original returned or yielded."""
+    if _array_like(value):
+        return value
+    if isinstance(value, list | tuple) and value:
+        if all(_array_like(v) for v in value) and len({tuple(v.shape) for v in value}) == 1:
+            return value if isinstance(value, list) else list(value)
+        for item in value:
+            if _array_like(item):
+                return item
+    candidates: list[Any] = []
+    if isinstance(value, Mapping):
+        candidates = list(value.values())
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        candidates = [getattr(value, f.name) for f in dataclasses.fields(value)]
+    elif hasattr(value, "__dict__"):
+        candidates = list(vars(value).values())
+    found = [c for c in candidates if _array_like(c) and len(c.shape) >= 3]
+    if found:
+        return found[0]
+    raise ReferenceUnavailable(
+        f"the original returned a {type(value).__name__} holding no frame array"
+    )
+
+
+def _convert(to_video: Any, value: Any) -> tuple[np.ndarray, bool]:
+    frames = _frames_in(value)
+    if isinstance(frames, list):
+        is_float = not _is_uint8(frames[0])
+        return np.concatenate([to_video(f) for f in frames]), is_float
+    return to_video(frames), not _is_uint8(frames)
+
+
+def _is_uint8(array: Any) -> bool:
+    return "uint8" in str(getattr(array, "dtype", ""))
+
+
+@contextlib.contextmanager
+def _in_folder(folder: Path) -> Iterator[None]:
+    """Run with `folder` as the working folder and the original's stderr (progress bars) hidden."""
+    previous = Path.cwd()
+    os.chdir(folder)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        os.chdir(previous)
+
+
+def _defaults_ok(plan: Plan) -> None:
+    missing = [
+        p.name for p in plan.params if not p.default_code and p.kind in ("positional", "keyword")
+    ]
+    if missing:
+        raise ReferenceUnavailable(
+            f"{plan.symbol} needs {', '.join(missing)} (no default), so it cannot be called "
+            "at its defaults"
+        )
+
+
+def run_original(
+    plan: Plan,
+    wrapper_module: ModuleType,
+    model_cls: type,
+    config: dict[str, Any],
+    frames_wanted: int,
+) -> Reference:
+    """One clip of the original at its defaults; ReferenceUnavailable when it cannot be taken."""
+    to_video = getattr(wrapper_module, "to_video", None)
+    load_original = getattr(wrapper_module, "load_original", None)
+    if to_video is None or load_original is None:
+        raise ReferenceUnavailable(
+            "the wrapper has no to_video()/load_original() (not a reactorc wrapper?)"
+        )
+    _defaults_ok(plan)
+    kind = plan.frame_loop.sink.kind if plan.frame_loop is not None else ""
+    with tempfile.TemporaryDirectory(prefix="reactorc-validate-") as tmp:
+        folder = Path(tmp)
+        with _in_folder(folder):
+            started = time.perf_counter()
+            if plan.class_name and plan.symbol_kind != "function":
+                twin = model_cls()
+                twin.load(dict(config))
+                target = getattr(twin, "pipeline", None)
+                if target is None:
+                    raise ReferenceUnavailable("the wrapper's load() keeps no `pipeline` object")
+                call = getattr(target, plan.function_name)
+            else:
+                call = getattr(load_original(), plan.function_name)
+                twin = None
+            if plan.symbol_kind == "step":
+                options = dict(getattr(twin, "reset_options", None) or {})
+                target.reset(**options)
+                parts = [_convert(to_video, _obs(call())) for _ in range(frames_wanted)]
+                frames = np.concatenate([p[0] for p in parts])
+                return Reference(frames, parts[0][1], time.perf_counter() - started, True)
+            result = call()
+            if inspect.isgenerator(result):
+                parts = []
+                for item in result:
+                    parts.append(_convert(to_video, item))
+                    if sum(len(p[0]) for p in parts) >= frames_wanted:
+                        break
+                result.close()
+                if not parts:
+                    raise ReferenceUnavailable("the original's generator yielded nothing")
+                frames = np.concatenate([p[0] for p in parts])[:frames_wanted]
+                return Reference(frames, parts[0][1], time.perf_counter() - started, True)
+            if kind == "writer":
+                array = _written_frames(folder, config, result, started)
+                frames, is_float = _convert(to_video, array)
+                return Reference(frames, is_float, time.perf_counter() - started, False)
+            frames, is_float = _convert(to_video, result)
+            return Reference(frames, is_float, time.perf_counter() - started, False)
+
+
+def _obs(result: Any) -> Any:
+    """A step() result's observation: the first item of a (obs, reward, ...) tuple."""
+    if isinstance(result, tuple) and result and _array_like(result[0]):
+        return result[0]
+    return result
+
+
+def _written_frames(folder: Path, config: dict[str, Any], result: Any, since: float) -> Any:
+    """The frames a writer pipeline wrote during the call, read back from disk."""
+    names: list[str] = [v for v in config.values() if isinstance(v, str)]
+    if isinstance(result, str | os.PathLike):
+        names.insert(0, os.fspath(result))
+    paths = [folder / n if not Path(n).is_absolute() else Path(n) for n in names]
+    paths += sorted(folder.iterdir())
+    for path in paths:
+        try:
+            fresh = path.exists() and path.stat().st_mtime >= since - 1.0
+        except OSError:
+            continue
+        if not fresh:
+            continue
+        array = _read_frames(path)
+        if array is not None:
+            return array
+    raise ReferenceUnavailable(
+        "the original writes its frames with a writer and no .npy file or folder of .npy/.ppm "
+        "frames it wrote was found (looked at the paths in its config and what it returns)"
+    )
+
+
+def _read_frames(path: Path) -> np.ndarray | None:
+    if path.is_dir():
+        files = sorted(path.glob("*.npy")) or sorted(path.glob("*.ppm"))
+        frames = [f for f in (_read_frame(p) for p in files) if f is not None]
+        return np.stack(frames) if frames and len(frames) == len(files) else None
+    return _read_frame(path)
+
+
+def _read_frame(path: Path) -> np.ndarray | None:
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        if path.suffix == ".ppm":
+            data = path.read_bytes()
+            parts = data.split(maxsplit=4)
+            if len(parts) < 5 or parts[0] != b"P6" or int(parts[3]) != 255:
+                return None
+            width, height = int(parts[1]), int(parts[2])
+            pixels = np.frombuffer(parts[4], dtype=np.uint8, count=height * width * 3)
+            return pixels.reshape(height, width, 3)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+__all__ = ["Reference", "ReferenceUnavailable", "run_original"]
