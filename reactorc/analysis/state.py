@@ -101,7 +101,10 @@ def type_of(
 
 
 def _from_doc(text: str, index: ModuleIndex) -> TypeInfo:
-    first = text.split(",")[0].split(" or ")[0].strip()
+    """The type a docstring gives: `int, optional`, `str or None`, diffusers' ``\`str\` or
+    \`List[str]\`, *optional*`` (the first alternative counts)."""
+    clean = text.replace("`", "").replace("*", "")
+    first = clean.split(",")[0].split(" or ")[0].strip()
     first = first.replace("optional", "").strip()
     if first in SCALARS:
         return TypeInfo(first)

@@ -320,3 +320,30 @@ def test_untyped_parameter_the_loop_iterates_is_an_input_not_unknown() -> None:
     (ns,) = plan.non_state
     assert (ns.param.name, ns.reason) == ("poses", "the frame loop iterates over it: a sequence")
     assert "RC201" in codes(plan) and "RC202" not in codes(plan)
+
+
+def test_diffusers_style_docstring_types_and_descriptions() -> None:
+    plan = plan_of(
+        '''
+        class P:
+            def __call__(self, prompt, num_frames=16):
+                """Run.
+
+                Args:
+                    prompt (`str` or `List[str]`, *optional*):
+                        The prompt or prompts to guide generation.
+                    num_frames (`int`, *optional*, defaults to 16):
+                        Frames.
+                """
+                frames = []
+                for i in range(num_frames):
+                    frames.append(draw(prompt, i))
+                return frames
+        '''
+    )
+    prompt = plan.state_field("prompt")
+    assert (prompt.type, prompt.description) == (
+        "str",
+        "The prompt or prompts to guide generation.",
+    )
+    assert plan.state_field("num_frames").description == "Frames."
