@@ -101,8 +101,8 @@ def type_of(
 
 
 def _from_doc(text: str, index: ModuleIndex) -> TypeInfo:
-    """The type a docstring gives: `int, optional`, `str or None`, diffusers' ``\`str\` or
-    \`List[str]\`, *optional*`` (the first alternative counts)."""
+    """The type a docstring gives: `int, optional`, `str or None`, or diffusers' form with
+    backticks and `*optional*` (the first alternative counts)."""
     clean = text.replace("`", "").replace("*", "")
     first = clean.split(",")[0].split(" or ")[0].strip()
     first = first.replace("optional", "").strip()
