@@ -318,3 +318,56 @@ async def test_the_other_protocol_routes_work_through_the_ingress(
         assert (await health(http, app))["in_use"] == 0
     finally:
         await stop(http, client.session_id)
+
+
+@pytest.mark.browser
+async def test_two_viewer_pages_in_chromium_stream_side_by_side(
+    app: Deployed, http: aiohttp.ClientSession
+) -> None:
+    """The viewer page, served through the ingress, in two tabs of a real browser: each plays
+    its own replica's stream and its slider changes only its own picture."""
+    from test_server_browser import (
+        CHROMIUM,
+        CHROMIUM_ARGS,
+        READ_CODE,
+        need_chromium,
+        poll,
+        wait_for_value,
+    )
+
+    need_chromium()
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            pages = [await browser.new_page() for _ in range(2)]
+            for page in pages:
+                await page.goto(app.url + "?autoconnect")
+                await poll(page, "() => window.reactorViewer.status === 'streaming'")
+            now = await health(http, app)
+            assert (now["in_use"], now["free"]) == (2, 0)
+            await page_sets_level(pages[0], 200)
+            await wait_for_value(pages[0], "track-main_video", 200)
+            other = await wait_for_value(pages[1], "track-main_video", 10)
+            await poll(
+                pages[1],
+                f"(c0) => {{ const c = ({READ_CODE})('track-main_video');"
+                " return c && c.value === 10 && c.counter > c0 + 15; }",
+                other["counter"],
+            )
+            # Disconnecting one tab frees its replica (its peer closes); the other streams on.
+            await pages[0].click("#connect")
+            await wait_health(http, app, lambda h: h["in_use"] == 1, timeout=30)
+            assert await pages[1].evaluate("() => window.reactorViewer.status") == "streaming"
+        finally:
+            await browser.close()
+
+
+async def page_sets_level(page: Any, level: int) -> None:
+    await page.eval_on_selector(
+        "#field-level",
+        f"e => {{ e.value = {level}; e.dispatchEvent(new Event('input', {{ bubbles: true }})); }}",
+    )
