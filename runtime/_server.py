@@ -490,8 +490,8 @@ class ReactorServer:
                     await asyncio.wait_for(closer(), _STEP_SECONDS)
 
     async def end_session(self, session: Session, reason: str) -> None:
-        """End a session once: stop the pump and the model (`@disconnected` runs), close the
-        peer, free the slot for the next client."""
+        """End a session once: free the slot for the next client, stop the frame pump, close
+        the peer, stop the model (`@disconnected` runs)."""
         if session.end_reason is not None:
             return
         session.end_reason = reason
@@ -503,16 +503,17 @@ class ReactorServer:
         log.info("session %s ended: %s", session.id, reason)
         if session.pump is not None:
             session.pump.cancel()
-            with contextlib.suppress(BaseException):
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError, Exception):
                 await asyncio.wait_for(asyncio.shield(session.pump), _STEP_SECONDS)
+        # The peer first: it is quick, and the client learns at once that the stream is over.
+        if session.peer is not None:
+            await session.peer.close()
         if session.started:
             async with self._runner_lock:
                 try:
                     await asyncio.wait_for(self.runner.stop_session(), _STEP_SECONDS * 2)
                 except Exception:
                     log.exception("stopping the model for session %s failed", session.id)
-        if session.peer is not None:
-            await session.peer.close()
 
     async def _watch_pings(self) -> None:
         """Drop a client that stopped sending anything (pings included) for `ping_timeout`."""

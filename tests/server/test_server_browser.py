@@ -239,6 +239,7 @@ async def test_reactors_published_js_client_connects_and_its_command_takes_effec
                 timeout=12,
             )
             assert problems == []
+            assert await page.evaluate("() => window.harness.state.errors") == []
             assert await page.evaluate("() => window.harness.disconnect()") == "disconnected"
             for _ in range(100):
                 if running.server.session is None:
