@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from reactorc.plan import EpilogueStatement, Plan, PreLoopStatement, Span, StateField
+from reactorc.plan import EpilogueStatement, Plan, PreLoopStatement, Span
 
 WRAPPER_SELF = "__wrapper_self__"
 """Placeholder for the wrapper's own `self` while the original's `self` is being renamed."""
@@ -985,25 +985,27 @@ def _is_len_only(expr: cst.BaseExpression, acc: str) -> bool:
 def _step_inference(
     plan: Plan, module: cst.Module, bindings: dict[str, str], output_class: str
 ) -> Inference:
-    """A per-call `step()` API: reset once per episode, step per frame, end with the episode."""
-    fl = plan.frame_loop
-    assert fl is not None
+    """A per-call `step()` API: reset once per episode (when the class has `reset()`), step per
+    frame, and end the clip when the episode ends (gym's terminated/truncated or done)."""
     method = plan.function_name
-    ret = _step_return(module, plan)
+    value = _step_return_value(module, plan)
     args = ", ".join(f"{f.name}=self.state.{f.name}" for f in plan.state)
-    lines = ["env = self.pipeline", "env.reset(**self.reset_options)", "while True:"]
-    if ret is not None and len(ret) >= 4:
-        names = ret
+    lines = ["env = self.pipeline"]
+    if _class_has_method(module, plan.class_name, "reset"):
+        lines.append("env.reset(**self.reset_options)")
+    lines.append("while True:")
+    if isinstance(value, cst.Tuple) and len(value.elements) >= 2:
+        n = len(value.elements)
+        index = _frame_index(plan, value)
+        names = {5: STEP_NAMES, 4: GYM_OLD_NAMES}.get(n) or tuple(
+            "frame" if i == index else "_" for i in range(n)
+        )
+        frame = names[index]
         lines.append(f"    {', '.join(names)} = env.{method}({args})")
-        frame = names[ret_index_of_frame(plan, module)]
         lines.append(f"    yield {output_class}(main_video=to_video({frame}))")
-        done = [n for n in names[2:4] if n in ("terminated", "truncated", "done")]
-        if len(ret) == 4:
-            done = [names[2]]
-        elif not done:
-            done = [names[2], names[3]]
-        lines.append(f"    if {' or '.join(done)}:")
-        lines.append("        return")
+        done = {5: "terminated or truncated", 4: "done"}.get(n)
+        if done:
+            lines += [f"    if {done}:", "        return"]
     else:
         lines.append(f"    frame = env.{method}({args})")
         lines.append(f"    yield {output_class}(main_video=to_video(frame))")
@@ -1014,28 +1016,24 @@ def _step_inference(
 
 
 STEP_NAMES = ("observation", "reward", "terminated", "truncated", "info")
+GYM_OLD_NAMES = ("observation", "reward", "done", "info")
 
 
-def _step_return(module: cst.Module, plan: Plan) -> tuple[str, ...] | None:
-    """Names for the parts of the tuple `step()` returns (gym's when it has 5 or 4 parts)."""
-    value = _step_return_value(module, plan)
-    if isinstance(value, cst.Tuple):
-        n = len(value.elements)
-        if n == 5:
-            return STEP_NAMES
-        if n == 4:
-            return ("observation", "reward", "done", "info")
-        return tuple(f"part{i}" for i in range(n)) if n >= 2 else None
-    return None
+def _class_has_method(module: cst.Module, class_name: str, name: str) -> bool:
+    for stmt in module.body:
+        if isinstance(stmt, cst.ClassDef) and stmt.name.value == class_name:
+            return any(
+                isinstance(s, cst.FunctionDef) and s.name.value == name for s in stmt.body.body
+            )
+    return False
 
 
-def ret_index_of_frame(plan: Plan, module: cst.Module) -> int:
-    value = _step_return_value(module, plan)
+def _frame_index(plan: Plan, value: cst.Tuple) -> int:
+    """Which part of the returned tuple is the frame (the plan's frame expression)."""
     assert plan.frame_loop is not None
-    if isinstance(value, cst.Tuple):
-        for i, el in enumerate(value.elements):
-            if _code(el.value).strip() == plan.frame_loop.sink.frame_expr:
-                return i
+    for i, el in enumerate(value.elements):
+        if _code(el.value).strip() == plan.frame_loop.sink.frame_expr:
+            return i
     return 0
 
 
@@ -1048,7 +1046,3 @@ def _step_return_value(module: cst.Module, plan: Plan) -> cst.BaseExpression | N
         if isinstance(node, cst.Return) and r.start.line <= span.start_line <= r.end.line:
             return node.value
     return None
-
-
-def state_fields_for(plan: Plan) -> tuple[StateField, ...]:
-    return plan.state

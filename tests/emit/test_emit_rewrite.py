@@ -138,6 +138,34 @@ CASES = [
 ]
 
 
+CASES.append(
+    (
+        "step-api-without-reset-steps-per-frame",
+        """
+        import numpy as np
+
+        class Env:
+            def __init__(self, size=8):
+                self.size = size
+                self.x = 0
+
+            def step(self, action: int = 0):
+                self.x += action
+                return self.render(), float(self.x)
+
+            def render(self):
+                return np.full((self.size, self.size, 3), self.x % 255, np.uint8)
+        """,
+        """
+        env = self.pipeline
+        while True:
+            frame, _ = env.step(action=self.state.action)
+            yield Out(main_video=to_video(frame))
+        """,
+    )
+)
+
+
 @pytest.mark.parametrize(("name", "before", "after"), CASES, ids=[c[0] for c in CASES])
 def test_rewrite(name: str, before: str, after: str) -> None:
     assert body_of(before) == textwrap.dedent(after).strip()
