@@ -283,6 +283,8 @@
 
   async function connect() {
     setStatus("connecting");
+    // Each session starts from the model's default state: show those values again.
+    if (viewer.schema) drawControls(viewer.schema);
     const started = await json("POST", "/start_session", {}, API_HEADERS);
     if (started.status !== 200) throw new Error(reason(started));
     const session = started.data;

@@ -161,6 +161,13 @@ async def test_viewer_plays_frames_and_its_slider_changes_the_picture(browser) -
             await asyncio.sleep(0.05)
         assert running.server.session is None
         assert running.runner.model.log == ["connected", "disconnected"]
+        # Connecting again starts a new session from the default state, and the page shows it.
+        await page.click("#connect")
+        await poll(page, "() => window.reactorViewer.status === 'streaming'")
+        assert await page.input_value("#field-level") == "10"
+        await wait_for_value(page, "track-main_video", 10)
+        await page.click("#connect")
+        await poll(page, "() => window.reactorViewer.status === 'disconnected'")
 
 
 def bundle(out: Path) -> Path:
