@@ -208,8 +208,19 @@ def _analyze(source: Source, symbol: str | None, loop_line: int | None) -> Plan:
         return _finish(run, active[0], [])
 
     if not active:
-        _no_frames(run, pool, fn_cands, symbol)
-        return _finish(run, None, [])
+        where = _no_frames(run, pool, fn_cands, symbol)
+        plan = _finish(run, None, [])
+        if where is None:
+            return plan
+        fn = where.fn
+        return replace(
+            plan,
+            symbol=where.symbol,
+            symbol_kind="module" if fn is None else "method" if fn.is_method else "function",
+            class_name=fn.class_name if fn is not None else "",
+            function_name=fn.name if fn is not None else "",
+            function_span=ctx.span(fn.node) if fn is not None else None,
+        )
 
     ranked = ranking.rank(active, run.index.functions, ctx)
     if len(ranked) > 1 and ranked[0].score == ranked[1].score:
@@ -240,8 +251,9 @@ def _analyze(source: Source, symbol: str | None, loop_line: int | None) -> Plan:
 
 def _no_frames(
     run: _Run, pool: list[Candidate], fn_cands: list[Candidate], symbol: str | None
-) -> None:
-    """RC111 when there are loops but nothing leaves an iteration, RC101 when there is none."""
+) -> Candidate | None:
+    """RC111 when there are loops but nothing leaves an iteration (returns the loop it points
+    at), RC101 when there is none."""
     loops = [c for c in pool if not c.outer and not isinstance(c.node, cst.FunctionDef)]
     loops = [c for c in loops if c.header.kind != "comprehension"] or loops
     if loops:
@@ -255,7 +267,7 @@ def _no_frames(
             "collect each iteration's frame (frames.append(x), out[i] = x, or yield x); "
             "if another loop makes the frames, pass --symbol/--loop-line",
         )
-        return
+        return c
     where = f"in {symbol} " if symbol else ""
     run.add(
         "RC101",
@@ -263,6 +275,7 @@ def _no_frames(
         f"no frame loop found {where}(no loop, generator or step() method produces frames)",
         "point reactorc at the file that holds the pipeline's frame loop, or pass --symbol",
     )
+    return None
 
 
 def _loop_line(c: Candidate, ctx: Ctx) -> int:

@@ -314,3 +314,18 @@ def test_loop_in_a_network_forward_ranks_below_the_pipeline() -> None:
     assert loop_summary(plan)[:2] == ("Sampler.sample", 17)
     net = next(c for c in plan.candidates if c.symbol == "Net.forward")
     assert any("network Net" in r for r in net.reasons)
+
+
+def test_no_frame_boundary_plan_still_names_the_pipeline() -> None:
+    plan = plan_of(
+        """
+        class Sampler:
+            def __call__(self, steps: int = 50):
+                x = noise()
+                for t in range(steps):
+                    x = denoise(x, t)
+                return decode(x)
+        """
+    )
+    assert (plan.symbol, plan.symbol_kind, plan.frame_loop) == ("Sampler.__call__", "method", None)
+    assert errors(plan) == ["RC111"]
