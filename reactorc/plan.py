@@ -398,6 +398,9 @@ class Plan:
     docstring: str = ""
     imports: tuple[str, ...] = ()
     """The module's top-level import statements as code, for the wrapper to repeat."""
+    reset_method: str = ""
+    """For a step API: the name of the class's episode-reset method ("reset"), "" when it has
+    none (the wrapper then only calls step())."""
 
     @property
     def ok(self) -> bool:
@@ -436,4 +439,5 @@ class Plan:
             "kept": [k.to_json() for k in self.kept],
             "candidates": [c.to_json() for c in self.candidates],
             "diagnostics": [d.to_json() for d in self.diagnostics],
+            "reset_method": self.reset_method,
         }

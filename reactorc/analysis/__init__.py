@@ -520,7 +520,13 @@ def _build(run: _Run, best: Candidate, cands: tuple[PlanCandidate, ...]) -> Plan
         return_expr=return_expr,
         docstring=fn.node.get_docstring(clean=True) or "",
         imports=tuple(ctx.code(s) for s in run.index.imports),
+        reset_method=_reset_method(run.index, fn) if kind == "step" else "",
     )
+
+
+def _reset_method(index: ModuleIndex, fn: FunctionInfo) -> str:
+    names = {m.name for m in index.methods_of(fn.class_name)}
+    return next((n for n in ("reset", "reset_episode", "init_episode") if n in names), "")
 
 
 def _short(code: str, n: int = 60) -> str:

@@ -318,3 +318,15 @@ def test_step_api_frame_is_the_first_element_of_the_returned_tuple() -> None:
     plan = plan_of(STEP_CASES[0].values[0])
     assert plan.symbol_kind == "step"
     assert plan.frame_loop.sink.frame_expr == "self.render()"
+
+
+def test_step_api_names_its_reset_method_when_it_has_one() -> None:
+    assert plan_of(STEP_CASES[0].values[0]).reset_method == "reset"
+    no_reset = plan_of(
+        """
+        class World:
+            def step(self, action: int = 0):
+                return self.render(action)
+        """
+    )
+    assert (no_reset.symbol_kind, no_reset.reset_method) == ("step", "")
