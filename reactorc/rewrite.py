@@ -13,7 +13,7 @@ import builtins
 import keyword
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -716,6 +716,10 @@ def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
         return _step_inference(plan, module, bindings, output_class)
     wrapper = MetadataWrapper(module)
     fn_node = _find_function(wrapper, plan)
+    if fl.kind == "comprehension":
+        plan = _comprehension_plan(plan, wrapper)
+        fl = plan.frame_loop
+        assert fl is not None
     body_names = _bound_names(fn_node)
     pipeline_var = _fresh("pipeline", body_names | set(bindings))
 
@@ -809,6 +813,54 @@ def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
         is_async=plan.is_async,
         recomputed=tuple(triggers),
     )
+
+
+def _comprehension_plan(plan: Plan, wrapper: MetadataWrapper) -> Plan:
+    """Name what a frame comprehension's statement collects into, as the sink's target.
+
+    `frames = [f(x) for x in xs]` collects into `frames` (one frame per element). When the
+    statement does more with the list (`v = torch.stack([...]).permute(...)`, `return
+    np.stack([...])`), that expression with the list replaced by `[frame]` is the new part of
+    each iteration (sink kind "cat"), and what follows applies to it as to a grown tensor."""
+    fl = plan.frame_loop
+    assert fl is not None
+    positions = wrapper.resolve(PositionProvider)
+    comp: cst.ListComp | cst.GeneratorExp | None = None
+    stmt: cst.SimpleStatementLine | None = None
+    for node, r in positions.items():
+        if isinstance(node, (cst.ListComp, cst.GeneratorExp)) and (
+            r.start.line,
+            r.start.column,
+        ) == (fl.span.start_line, fl.span.start_col):
+            comp = node
+    for node, r in positions.items():
+        if (
+            isinstance(node, cst.SimpleStatementLine)
+            and r.start.line <= fl.span.start_line <= r.end.line
+        ):
+            stmt = node
+    if comp is None or stmt is None or len(stmt.body) != 1:
+        raise RewriteError(f"cannot find the frame comprehension at line {fl.line}")
+    small = stmt.body[0]
+    one = cst.List(elements=[cst.Element(value=comp.elt)])
+    if isinstance(small, cst.Return) and small.value is not None:
+        value, target = small.value, ""
+    elif (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+    ):
+        value, target = small.value, small.targets[0].target.value
+    else:
+        raise RewriteError(
+            f"the frame comprehension at line {fl.line} is neither assigned to a name nor returned"
+        )
+    if value is comp and target:
+        sink = replace(fl.sink, kind="append", target=target)
+    else:
+        part = _code(value.deep_replace(comp, one))
+        sink = replace(fl.sink, kind="cat", target=target, frame_expr=part)
+    return replace(plan, frame_loop=replace(fl, sink=sink))
 
 
 def _rename_self(body: cst.IndentedBlock, pipeline_var: str, plan: Plan) -> cst.IndentedBlock:

@@ -138,6 +138,49 @@ CASES = [
 ]
 
 
+CASES += [
+    (
+        "comprehension-inside-an-expression-applies-it-per-frame",
+        """
+        import torch
+
+        class R:
+            def render_all(self, n: int = 4, exposure: float = 1.0):
+                cams = list(range(n))
+                video = torch.stack([self.render(c, exposure) for c in cams]).permute(0, 2, 3, 1)
+                return (video * 255).byte().numpy()
+        """,
+        """
+        pipeline = self.pipeline
+        n = self.state.n
+        def postprocess(video):
+            \"\"\"The original's post-loop steps (line 8), applied to one chunk.\"\"\"
+            return (video * 255).byte().numpy()
+        cams = list(range(n))
+        for c in cams:
+            yield Out(main_video=to_video(postprocess(torch.stack([pipeline.render(c, self.state.exposure)]).permute(0, 2, 3, 1))))
+        """,
+    ),
+    (
+        "returned-comprehension-with-a-filter",
+        """
+        import numpy as np
+
+        class R:
+            def render_all(self, n: int = 4):
+                return np.stack([self.render(c) for c in range(n) if c != 2])
+        """,
+        """
+        pipeline = self.pipeline
+        n = self.state.n
+        for c in range(n):
+            if not c != 2:
+                continue
+            yield Out(main_video=to_video(np.stack([pipeline.render(c)])))
+        """,
+    ),
+]
+
 CASES.append(
     (
         "step-api-without-reset-steps-per-frame",
