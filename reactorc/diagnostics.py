@@ -91,10 +91,6 @@ def diagnostic(code: str, path: str, line: int, col: int, message: str, hint: st
     return Diagnostic(code, CODES[code].severity, path, max(line, 1), max(col, 1), message, hint)
 
 
-def has_errors(diagnostics: Iterable[Diagnostic]) -> bool:
-    return any(d.severity == "error" for d in diagnostics)
-
-
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> tuple[Diagnostic, ...]:
     """In source order, errors before warnings before notes at the same position."""
     rank = {"error": 0, "warning": 1, "note": 2}

@@ -196,10 +196,6 @@ def block(body: cst.BaseSuite) -> list[cst.CSTNode]:
     return []
 
 
-def is_small(stmt: cst.CSTNode) -> bool:
-    return isinstance(stmt, cst.BaseSmallStatement)
-
-
 class _Names:
     """Names read and bound by a piece of code (a good approximation of Python's scoping)."""
 
@@ -419,11 +415,6 @@ def is_missing(value: Any) -> bool:
 MISSING = _MISSING
 
 
-def docstring_of(node: cst.FunctionDef | cst.ClassDef | cst.Module) -> str:
-    doc = node.get_docstring(clean=True)
-    return doc or ""
-
-
 def param_list(fn: cst.FunctionDef) -> list[tuple[cst.Param, str]]:
     """All parameters of `fn` in order with their kind."""
     p = fn.params
@@ -439,15 +430,6 @@ def param_list(fn: cst.FunctionDef) -> list[tuple[cst.Param, str]]:
 
 def contains_yield(fn: cst.FunctionDef) -> bool:
     return any(isinstance(n, cst.Yield) for n in iter_nodes(fn.body))
-
-
-def parent_chain(
-    node: cst.CSTNode, parents: dict[cst.CSTNode, cst.CSTNode]
-) -> Iterator[cst.CSTNode]:
-    cur = parents.get(node)
-    while cur is not None:
-        yield cur
-        cur = parents.get(cur)
 
 
 def _record_aliases(node: cst.Import | cst.ImportFrom, aliases: dict[str, str]) -> None:
