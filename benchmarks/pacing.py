@@ -40,7 +40,8 @@ class BenchState(InputState):
 
 
 class Synthetic(ReactorPipeline):
-    """Makes `batch` frames every `batch / rate` seconds (sleeping, as a GPU-bound step does)."""
+    """Makes `batch` frames every `batch / rate` seconds (sleeping, as a GPU-bound step does),
+    on its own clock: the time the runtime takes between two yields is not added to a step."""
 
     state: BenchState
 
@@ -53,15 +54,21 @@ class Synthetic(ReactorPipeline):
 
     def inference(self):
         step_time = self.batch / self.rate
+        finished: float | None = None
         while True:
             start = time.monotonic()
             marker = self.state.marker
             self.steps.append((start, marker))
             batch = self.base.copy()
             batch[:, 0, 0, 0] = marker
-            remaining = step_time - (time.monotonic() - start)
-            if self.work == "sleep" and remaining > 0:
-                time.sleep(remaining)
+            if self.work == "sleep":
+                # A steady model: one yield every step_time, whatever the time between yields
+                # cost (unless it was held back longer than a step).
+                resume = finished is not None and start - finished < step_time
+                finished = (finished if resume else start) + step_time
+                remaining = finished - time.monotonic()
+                if remaining > 0:
+                    time.sleep(remaining)
             yield Frames(main_video=batch)
 
 

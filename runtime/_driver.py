@@ -87,6 +87,7 @@ class Driver:
         self._thread: threading.Thread | None = None
         self._playout_rate: float | None = None
         self._step_time: float | None = None
+        self._step_dev = 0.0
         """Smoothed seconds of model time per yield."""
         self._largest_batch = 1
         self._cycle_start: float | None = None
@@ -167,7 +168,10 @@ class Driver:
         capacity = self._room()
         if self._playout_rate is None or self._step_time is None:
             return capacity
-        return max(1, min(capacity, math.ceil(self._step_time * self._playout_rate) + 1))
+        # Like TCP's retransmission timer: the mean step plus twice its typical deviation, so a
+        # model (or machine) with uneven steps keeps more in hand and a steady one less.
+        expected = self._step_time + 2.0 * self._step_dev
+        return max(1, min(capacity, math.ceil(expected * self._playout_rate) + 1))
 
     def _room(self) -> int:
         """Frames the buffer holds: `queue_frames`, or two of the largest batch if that is more.
@@ -207,6 +211,8 @@ class Driver:
         step = item.step_time
         with self._cond:
             self._largest_batch = max(self._largest_batch, frames)
+            if self._step_time is not None:
+                self._step_dev = 0.75 * self._step_dev + 0.25 * abs(step - self._step_time)
             self._step_time = (
                 step if self._step_time is None else 0.7 * self._step_time + 0.3 * step
             )
