@@ -9,12 +9,16 @@ answered by `_protocol`.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import importlib.resources
 import json
 import logging
+import os
+import queue
 import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -645,9 +649,75 @@ async def run_server(
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(server.close(), SHUTDOWN_SECONDS * 0.6)
+            await asyncio.wait_for(server.close(), SHUTDOWN_SECONDS * 0.5)
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(runner.cleanup(), SHUTDOWN_SECONDS * 0.3)
+            await asyncio.wait_for(runner.cleanup(), SHUTDOWN_SECONDS * 0.2)
+
+
+class _DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
+    """The `reactor run` loop's default executor: daemon worker threads, and a shutdown that
+    waits briefly, so a model step still running (it can take seconds on a GPU) never holds up
+    the 2 s shutdown. The work it runs is the encoder's and the runner's blocking calls."""
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        # A ThreadPoolExecutor only by type (asyncio requires it); none of its machinery runs.
+        super().__init__(max_workers)
+        self._max = max_workers or min(32, (os.cpu_count() or 1) + 4)
+        self._work: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._closed = False
+
+    def submit(
+        self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot schedule new work after shutdown")
+            self._work.put((future, fn, args, kwargs))
+            if self._idle == 0 and len(self._threads) < self._max:
+                thread = threading.Thread(
+                    target=self._worker, name=f"reactor-worker-{len(self._threads)}", daemon=True
+                )
+                self._threads.append(thread)
+                thread.start()
+            else:
+                self._idle -= 1
+        return future
+
+    def _worker(self) -> None:
+        while True:
+            item = self._work.get()
+            if item is None:
+                return
+            future, fn, args, kwargs = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    result = fn(*args, **kwargs)
+                except BaseException as exc:
+                    future.set_exception(exc)
+                else:
+                    future.set_result(result)
+            with self._lock:
+                self._idle += 1
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._closed = True
+            threads = list(self._threads)
+        for _ in threads:
+            self._work.put(None)
+        if wait:
+            deadline = time.monotonic() + SHUTDOWN_SECONDS * 0.1
+            for thread in threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+
+
+async def _serve_until_signalled(server: ReactorServer, announce: Callable[[str], None]) -> None:
+    asyncio.get_running_loop().set_default_executor(_DaemonExecutor())
+    await run_server(server, ready=announce)
 
 
 def serve(manifest: Manifest, options: ServeOptions) -> None:
@@ -680,6 +750,6 @@ def serve(manifest: Manifest, options: ServeOptions) -> None:
         sys.stdout.flush()
 
     try:
-        asyncio.run(run_server(server, ready=announce))
+        asyncio.run(_serve_until_signalled(server, announce))
     except SettingsError as exc:
         fail(str(exc), 2)

@@ -84,6 +84,45 @@ async def test_run_serves_and_stops_within_2_s_of_a_signal(tmp_path: Path, signu
             await proc.wait()
 
 
+async def test_run_stops_within_2_s_even_in_the_middle_of_a_long_model_step(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "slow.py").write_text(
+        "import time\n"
+        "import numpy as np\n"
+        "from reactor import ReactorPipeline\n\n\n"
+        "class Slow(ReactorPipeline):\n"
+        "    def inference(self):\n"
+        "        while True:\n"
+        "            yield np.zeros((256, 256, 3), np.uint8)\n"
+        "            time.sleep(6)  # a long step, e.g. a big model on a slow device\n"
+    )
+    (tmp_path / "reactor.yaml").write_text("model: slow:Slow\nname: slow\n")
+    port = free_port()
+    proc = await start_cli(
+        "--manifest", str(tmp_path / "reactor.yaml"), "--port", str(port), "--ice-host", "127.0.0.1"
+    )
+    try:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
+        url = re.search(r"(http://\S+)", line).group(1)
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
+            client = Client(url.rstrip("/"), http)
+            await client.start()
+            await client.connect()
+            await client.wait_frames(1)  # the model is now inside its 6 s step
+            sent = time.monotonic()
+            proc.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(proc.wait(), 15)
+            elapsed = time.monotonic() - sent
+            await client.close(stop=False)
+        assert code == 0
+        assert elapsed < 2.0, elapsed
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
 async def test_run_with_a_bad_turn_option_is_one_line_and_status_2(tmp_path: Path) -> None:
     manifest = project(tmp_path)
     proc = await start_cli(
