@@ -18,6 +18,7 @@ def print_plan(plan: Plan, console: Console) -> None:
     """The plan as headed sections; nothing is printed for a refused plan but its status."""
     if plan.frame_loop is None:
         console.print(Text("no plan: reactorc cannot convert this file (see below)", "bold red"))
+        _print_candidates(plan, console)
         return
     loop = plan.frame_loop
     kind = {"module": "module-level script"}.get(plan.symbol_kind, plan.symbol_kind)
@@ -95,12 +96,17 @@ def print_plan(plan: Plan, console: Console) -> None:
         )
         console.print(Text.assemble(("constructor ", "bold"), f"{cons.class_name}({args})"))
     if len(plan.candidates) > 1:
-        console.print(Text("candidates", "bold"))
-        for c in plan.candidates:
-            mark = "*" if c.chosen else " "
-            console.print(
-                f" {mark} {c.symbol} line {c.line} (score {c.score}): {'; '.join(c.reasons)}"
-            )
+        _print_candidates(plan, console)
+
+
+def _print_candidates(plan: Plan, console: Console) -> None:
+    """The frame-loop candidates, best first, the chosen one starred."""
+    if not plan.candidates:
+        return
+    console.print(Text("candidates", "bold"))
+    for c in plan.candidates:
+        mark = "*" if c.chosen else " "
+        console.print(f" {mark} {c.symbol} line {c.line} (score {c.score}): {'; '.join(c.reasons)}")
 
 
 def print_diagnostics(diagnostics: tuple[Diagnostic, ...], console: Console) -> None:

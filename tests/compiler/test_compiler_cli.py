@@ -215,3 +215,25 @@ def test_compiler_does_not_import_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert proc.stdout.strip() == "[]"
+
+
+def test_ambiguous_file_lists_the_candidates_for_people(tmp_path: Path) -> None:
+    two = """
+    def first(n: int = 3):
+        frames = []
+        for i in range(n):
+            frames.append(draw(i))
+        return frames
+
+
+    def second(n: int = 3):
+        frames = []
+        for i in range(n):
+            frames.append(draw(i))
+        return frames
+    """
+    result = invoke(str(write(tmp_path, two)))
+    assert result.exit_code == 2
+    assert "no plan" in result.stdout
+    assert "first line 4 (score" in result.stdout and "second line 11 (score" in result.stdout
+    assert "RC103 error" in result.stderr
