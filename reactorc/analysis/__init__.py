@@ -431,7 +431,7 @@ def _build(run: _Run, best: Candidate, cands: tuple[PlanCandidate, ...]) -> Plan
     params, fields, non_state, steps = _state(run, fn, body, best)
     flow = deps.track(before, [f.name for f in fields], ctx)
     field_types = {f.name: f.type for f in fields}
-    live = deps.liveness(flow, field_types, body, header_node, after, ctx)
+    live = deps.liveness(flow, field_types, body, header_node, after)
     for f in fields:
         if f.name in {s.param for s in steps}:
             live.live[f.name] = True

@@ -156,7 +156,6 @@ def liveness(
     body: cst.CSTNode | None,
     header: cst.CSTNode | None,
     epilogue: list[cst.CSTNode],
-    ctx: Ctx,
 ) -> Liveness:
     """Decide live/restart for each field (`fields` maps name -> type)."""
     result = Liveness()
@@ -182,9 +181,9 @@ def liveness(
     epilogue_fields: set[str] = set()
     for stmt in epilogue:
         for name in names_of(stmt).reads:
-            epilogue_fields |= flow.deps.get(name, set()) if name not in fields else {name}
+            epilogue_fields |= flow.deps.get(name, set())
     carried_fields: set[str] = set()
-    for name in (n.reads & carried) | carried:
+    for name in carried:
         carried_fields |= flow.deps.get(name, set())
     for name, type_ in fields.items():
         if name in header_fields and (type_ == "int" or name not in via):
