@@ -586,13 +586,19 @@ def _fresh(base: str, taken: set[str]) -> str:
 # The chunk: what one iteration adds, and the epilogue applied to it
 
 
-def accumulator(plan: Plan) -> str:
-    """The name the original collects frames into ("" for writers, yields and returns)."""
+def accumulator_code(plan: Plan) -> str:
+    """What the original collects frames into, as written (`frames`, `self.video`); "" for
+    writers, yields and returns."""
     assert plan.frame_loop is not None
     sink = plan.frame_loop.sink
     if sink.kind in ("append", "index-write", "slice-write", "cat") and sink.target:
-        return sink.target.split(".")[0].split("[")[0]
+        return sink.target.split("[")[0]
     return ""
+
+
+def accumulator(plan: Plan) -> str:
+    """The accumulator as a plain name: `postprocess()`'s parameter (`self.frames` -> `frames`)."""
+    return accumulator_code(plan).split(".")[-1]
 
 
 def epilogue_statements(plan: Plan) -> tuple[EpilogueStatement, ...]:
@@ -666,13 +672,14 @@ def chunk_expression(plan: Plan) -> cst.BaseExpression:
     fl = plan.frame_loop
     assert fl is not None
     sink = fl.sink
-    acc = accumulator(plan)
     if sink.kind in ("index-write", "slice-write"):
-        part = f"{acc}[{_slice_keeping_axes(sink.index_expr)}]"
+        part = f"{accumulator_code(plan)}[{_slice_keeping_axes(sink.index_expr)}]"
     elif sink.kind == "cat" or (
         sink.kind == "append" and fl.frames_per_iteration == 1 and _simple_epilogue(plan)
     ):
         part = sink.frame_expr
+    elif sink.kind == "append" and sink.call.endswith(".extend"):
+        part = f"list({sink.frame_expr})"
     elif sink.kind == "append":
         part = f"[{sink.frame_expr}]"
     else:
@@ -986,6 +993,8 @@ def _postprocess_def(plan: Plan, builder: _Builder) -> cst.FunctionDef | None:
             continue
         if st.role == "return":
             node = _frames_return(node, acc)
+        if accumulator_code(plan) != acc:  # `self.frames` in the epilogue is the chunk here
+            node = _replace_code(node, accumulator_code(plan), cst.Name(acc))
         stmts.append(node)
     # live fields the epilogue reads (a gamma, a colour map) are read from the state per chunk
     live = {f.name for f in plan.state if f.live and not f.per_step}
@@ -1006,6 +1015,22 @@ def _postprocess_def(plan: Plan, builder: _Builder) -> cst.FunctionDef | None:
         params=cst.Parameters(params=[cst.Param(cst.Name(p)) for p in params]),
         body=cst.IndentedBlock(body=[doc, *stmts]),
     )
+
+
+class _ReplaceCode(cst.CSTTransformer):
+    def __init__(self, code: str, by: cst.BaseExpression) -> None:
+        self.code = code
+        self.by = by
+
+    def leave_Attribute(
+        self, original: cst.Attribute, updated: cst.Attribute
+    ) -> cst.BaseExpression:
+        return self.by if _code(original) == self.code else updated
+
+
+def _replace_code(node: cst.BaseStatement, code: str, by: cst.BaseExpression) -> cst.BaseStatement:
+    """`node` with every attribute chain written `code` (e.g. `self.frames`) replaced by `by`."""
+    return node.visit(_ReplaceCode(code, by))  # type: ignore[return-value]
 
 
 def _frames_return(node: cst.BaseStatement, acc: str) -> cst.BaseStatement:

@@ -181,6 +181,56 @@ CASES += [
     ),
 ]
 
+CASES += [
+    (
+        "an-attribute-accumulator-becomes-postprocess-parameter",
+        """
+        import numpy as np
+
+        class R:
+            def run(self, n: int = 4):
+                self.frames = []
+                for i in range(n):
+                    self.frames.append(self.render(i))
+                return np.stack(self.frames)
+        """,
+        """
+        pipeline = self.pipeline
+        n = self.state.n
+        def postprocess(frames):
+            \"\"\"The original's post-loop steps (line 9), applied to one chunk.\"\"\"
+            return np.stack(frames)
+        pipeline.frames = []
+        for i in range(n):
+            yield Out(main_video=to_video(postprocess([pipeline.render(i)])))
+        """,
+    ),
+    (
+        "extend-passes-the-chunk-as-a-list-of-frames",
+        """
+        import torch
+
+        class R:
+            def run(self, n: int = 4):
+                frames = []
+                for i in range(n):
+                    chunk = self.render_chunk(i)
+                    frames.extend(chunk)
+                return torch.stack(frames).permute(0, 2, 3, 1)
+        """,
+        """
+        pipeline = self.pipeline
+        n = self.state.n
+        def postprocess(frames):
+            \"\"\"The original's post-loop steps (line 10), applied to one chunk.\"\"\"
+            return torch.stack(frames).permute(0, 2, 3, 1)
+        for i in range(n):
+            chunk = pipeline.render_chunk(i)
+            yield Out(main_video=to_video(postprocess(list(chunk))))
+        """,
+    ),
+]
+
 CASES.append(
     (
         "step-api-without-reset-steps-per-frame",
