@@ -275,6 +275,7 @@ def serve_scaled(
         if problem is not None:
             fail(problem, 2)
         ray.init(
+            address="local",  # a new instance, even when RAY_ADDRESS names a cluster
             num_cpus=max(os.cpu_count() or 1, replicas),
             include_dashboard=False,
             logging_level=logging.WARNING,
@@ -313,6 +314,9 @@ def serve_scaled(
         )
         sys.stdout.flush()
         _wait_for_signal()
+    except KeyboardInterrupt:  # Ctrl+C while the replicas were still loading
+        print("interrupted; stopping the replicas", file=sys.stderr)
+        status = 130
     finally:
         _teardown(scale)
         if status:

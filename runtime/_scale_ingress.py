@@ -157,6 +157,11 @@ class Ingress:
                 response = await self._route(request, path)
             except ReplicaUnreachable as exc:
                 response = _error(503, "replica_unreachable", f"the replica did not answer: {exc}")
+            except Exception as exc:
+                log.exception("relaying %s %s failed", request.method, path)
+                response = _error(
+                    502, "relay_failed", f"relaying the request failed: {_first_line(exc)}"
+                )
         origin = request.headers.get("origin")
         response.headers["Access-Control-Allow-Origin"] = origin or "*"
         if origin:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import signal
 import socket
@@ -99,7 +100,9 @@ def raylet_pids() -> set[int]:
     return pids
 
 
-async def run_cli(*args: str) -> tuple[asyncio.subprocess.Process, asyncio.Task[bytes]]:
+async def run_cli(
+    *args: str, env: dict[str, str] | None = None
+) -> tuple[asyncio.subprocess.Process, asyncio.Task[bytes]]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
@@ -108,6 +111,7 @@ async def run_cli(*args: str) -> tuple[asyncio.subprocess.Process, asyncio.Task[
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     assert proc.stderr is not None
     return proc, asyncio.ensure_future(proc.stderr.read())
@@ -131,9 +135,11 @@ async def test_run_with_replicas_serves_health_and_stops_its_ray_on_sigint(
     pytest.importorskip("ray.serve")
     before = raylet_pids()
     port = free_port()
+    # Without --ray-address it starts its own Ray, even when RAY_ADDRESS names another one
+    # (which it must then neither join nor shut down).
     proc, stderr = await run_cli(
         "--manifest", str(steady_manifest), "--replicas", "2", "--port", str(port),
-        "--ice-host", "127.0.0.1",
+        "--ice-host", "127.0.0.1", env={"RAY_ADDRESS": "127.0.0.1:9"},
     )  # fmt: skip
     try:
         assert proc.stdout is not None
