@@ -96,8 +96,10 @@ class Runner:
         queue_frames: int = 8,
         realtime: bool = True,
         clock: Callable[[], float] = time.monotonic,
+        name: str | None = None,
     ) -> None:
-        """`fps` overrides the model's own; `realtime=False` releases frames as soon as made."""
+        """`fps` overrides the model's own; `realtime=False` releases frames as soon as made;
+        `name` (the manifest's) titles the schema, as `reactor schema` does."""
         if not isinstance(model, ReactorPipeline | ReactorModel):
             raise TypeError(
                 f"Runner takes a ReactorPipeline or ReactorModel, got {type(model).__name__}"
@@ -110,7 +112,7 @@ class Runner:
         self._clock = clock
         tracks = tracks_for_model(type(model))
         self.tracks: list[TrackSpec] = list(tracks)
-        self.schema: dict[str, Any] = build_schema(type(model), tracks)
+        self.schema: dict[str, Any] = build_schema(type(model), tracks, name=name)
         self._session: _Session | None = None
         self._sending: set[asyncio.Task[None]] = set()
         self.pacer: PacerState = start(self.fps)

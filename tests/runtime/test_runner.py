@@ -507,6 +507,10 @@ def test_runner_describes_tracks_and_schema():
     assert [(t.name, t.kind) for t in runner.tracks] == [("main_video", "video")]
     assert runner.schema["openapi"] == "3.1.0"
     assert runner.schema["x-reactor"]["commands"] == ["set_level", "set_gain", "set_label"]
+    assert runner.schema["info"]["title"] == "Counter"
+    model = Counter()
+    model.load({})
+    assert Runner(model, name="counter-demo").schema["info"]["title"] == "counter-demo"
 
 
 def test_runner_refuses_what_is_not_a_model():
