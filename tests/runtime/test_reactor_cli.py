@@ -312,11 +312,30 @@ def test_headless_without_out_is_exit_2(tmp_path, capsys):
         ("model: [x\n", "invalid YAML"),
         ("model: nowhere:Grey\n", "no module named 'nowhere'"),
         ("model: grey_model:NotAModel\n", "neither a ReactorPipeline nor a ReactorModel"),
+        ("CONFIG:", "config.yml: no such file"),
+        ("CONFIG:size: [1\n", "config.yml:2:1: invalid YAML"),
+        ("CONFIG:- 1\n", "expected a mapping of settings"),
+        (
+            "SOURCE:from reactor import InputField, InputState\n"
+            "class S(InputState):\n    x: float = InputField(default=50.0, le=20.0)\n",
+            "importing it failed: TypeError: S.x: default 50.0 must be <= 20.0",
+        ),
+        ("SOURCE:def broken(:\n", "importing it failed: SyntaxError"),
     ],
 )
 @pytest.mark.parametrize("command", ["run-headless", "schema"])
 def test_bad_manifest_or_model_is_exit_2(tmp_path, capsys, manifest, message, command):
-    path = tmp_path / "reactor.yaml" if manifest is None else write_model(tmp_path, manifest)
+    # "CONFIG:<text>" = a good manifest with this config.yml (empty: none); "SOURCE:<code>" =
+    # a good manifest whose model module is this code; None = no reactor.yaml at all.
+    if manifest is None:
+        path = tmp_path / "reactor.yaml"
+    elif manifest.startswith("CONFIG:"):
+        path = write_model(tmp_path, SHORT, config=manifest.removeprefix("CONFIG:") or None)
+    elif manifest.startswith("SOURCE:"):
+        path = write_model(tmp_path, SHORT)
+        (tmp_path / "grey_model.py").write_text(manifest.removeprefix("SOURCE:"))
+    else:
+        path = write_model(tmp_path, manifest)
     if command == "schema":
         argv = ["schema", "-m", str(path)]
     else:
