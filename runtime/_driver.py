@@ -223,13 +223,7 @@ class Driver:
         self._cycle_start = self._clock()
         return ok
 
-    def _run_sync(self, run: int) -> int:
-        gen = self._model.inference()
-        if not inspect.isgenerator(gen):
-            raise TypeError(
-                f"{type(self._model).__name__}.inference() must be a generator (use yield), "
-                f"got {type(gen).__name__}"
-            )
+    def _run_sync(self, gen: Any, run: int) -> int:
         yielded = 0
         try:
             while not self._stopping:
@@ -249,13 +243,13 @@ class Driver:
         finally:
             gen.close()
 
-    def _run_async(self, run: int) -> int:
+    def _run_async(self, agen: Any, run: int) -> int:
         async def drive() -> int:
             with self._cond:
                 self._async_step = (asyncio.get_running_loop(), asyncio.current_task())
                 if self._stopping:
+                    await agen.aclose()
                     return 0
-            agen = self._model.inference()
             yielded = 0
             try:
                 while not self._stopping:
@@ -285,13 +279,25 @@ class Driver:
             with self._cond:
                 self._async_step = None
 
+    def _start_generator(self) -> Any:
+        gen = self._model.inference()
+        if not (inspect.isgenerator(gen) or inspect.isasyncgen(gen)):
+            raise TypeError(
+                f"{type(self._model).__name__}.inference() must be a generator (use yield), "
+                f"got {type(gen).__name__}"
+            )
+        return gen
+
     def _main(self) -> None:
-        is_async = inspect.isasyncgenfunction(self._model.inference)
         run = 0
         try:
             while not self._stopping:
                 try:
-                    yielded = self._run_async(run) if is_async else self._run_sync(run)
+                    gen = self._start_generator()
+                    if inspect.isasyncgen(gen):
+                        yielded = self._run_async(gen, run)
+                    else:
+                        yielded = self._run_sync(gen, run)
                     if yielded == 0 and not self._stopping:
                         raise _EmptyRunError(
                             "inference() returned without yielding a frame; it must yield "

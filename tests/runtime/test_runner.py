@@ -613,3 +613,21 @@ async def test_a_step_that_outlives_stop_is_waited_for_before_the_next_session()
     await runner.stop_session()
     assert [counter_of(f) for f in frames] == [0, 1, 2]
     assert runner.model.most == 1
+
+
+class NotAGenerator(ReactorPipeline):
+    state: CounterState
+
+    def inference(self):
+        return [frame_of(0, 0)]
+
+
+async def test_inference_that_is_not_a_generator_is_reported():
+    recorder = Recorder()
+    runner = make(NotAGenerator, max_restarts=0)
+    await runner.start_session(recorder)
+    assert [f async for f in runner.frames()] == []
+    await runner.stop_session()
+    (error,) = recorder.errors()
+    assert "must be a generator" in error["message"]
+    assert error["fatal"] is True
