@@ -17,12 +17,14 @@ _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
 def print_plan(plan: Plan, console: Console) -> None:
     """The plan as headed sections; nothing is printed for a refused plan but its status."""
     if plan.frame_loop is None:
-        console.print(Text("no plan: reactorc cannot convert this file (see below)", "bold red"))
+        _print(console, Text("no plan: reactorc cannot convert this file (see below)", "bold red"))
         _print_candidates(plan, console)
         return
     loop = plan.frame_loop
     kind = {"module": "module-level script"}.get(plan.symbol_kind, plan.symbol_kind)
-    console.print(Text.assemble(("pipeline ", "bold"), (plan.symbol, "bold green"), f"  ({kind})"))
+    _print(
+        console, Text.assemble(("pipeline ", "bold"), (plan.symbol, "bold green"), f"  ({kind})")
+    )
     header = f"line {loop.line}: {loop.kind}"
     if loop.target:
         header += f" `{loop.target}`"
@@ -30,22 +32,23 @@ def print_plan(plan: Plan, console: Console) -> None:
         header += f" over `{loop.iterable}`"
     if loop.condition:
         header += f" while `{loop.condition}`"
-    console.print(Text.assemble(("frame loop  ", "bold"), header))
+    _print(console, Text.assemble(("frame loop  ", "bold"), header))
     per = "a chunk of frames" if loop.frames_per_iteration == "chunk" else "one frame"
     target = f" `{loop.sink.target}`" if loop.sink.target else ""
-    console.print(
+    _print(
+        console,
         f"  each iteration makes {per}; sink: {loop.sink.kind}{target} "
-        f"(line {loop.sink.span.start_line}), frame: `{_short(loop.sink.frame_expr)}`"
+        f"(line {loop.sink.span.start_line}), frame: `{_short(loop.sink.frame_expr)}`",
     )
     if loop.progress_wrapper:
-        console.print(f"  progress bar dropped: {loop.progress_wrapper}")
+        _print(console, f"  progress bar dropped: {loop.progress_wrapper}")
     if loop.inner_loops:
         lines = ", ".join(str(n) for n in loop.inner_loops)
-        console.print(f"  inner loops (not frames): line {lines}")
+        _print(console, f"  inner loops (not frames): line {lines}")
     if plan.decode_after_loop:
-        console.print("  decode after the loop: applied to each chunk")
+        _print(console, "  decode after the loop: applied to each chunk")
     if plan.kept:
-        console.print("  kept: " + ", ".join(f"`{k.code}`" for k in plan.kept))
+        _print(console, "  kept: " + ", ".join(f"`{k.code}`" for k in plan.kept))
 
     if plan.state:
         table = Table(title="state", title_justify="left", show_lines=False)
@@ -60,41 +63,43 @@ def print_plan(plan: Plan, console: Console) -> None:
                 Text("live", "green") if f.live else Text("restart", "yellow"),
                 f.description or f.reason,
             )
-        console.print(table)
+        _print(console, table)
         for f in plan.state:
-            console.print(f"  {f.name}: {f.reason}", style="dim")
+            _print(console, f"  {f.name}: {f.reason}", style="dim")
     if plan.non_state:
-        console.print(Text("not state (supplied by load())", "bold"))
+        _print(console, Text("not state (supplied by load())", "bold"))
         for p in plan.non_state:
-            console.print(f"  {p.param.name}: {p.reason}")
+            _print(console, f"  {p.param.name}: {p.reason}")
     recomputed = [s for s in plan.pre_loop if s.depends_on]
     if recomputed:
-        console.print(Text("recomputed when a field changes", "bold"))
+        _print(console, Text("recomputed when a field changes", "bold"))
         for s in recomputed:
-            console.print(
-                f"  line {s.span.start_line}: `{_short(s.code)}`  <- {', '.join(s.depends_on)}"
+            _print(
+                console,
+                f"  line {s.span.start_line}: `{_short(s.code)}`  <- {', '.join(s.depends_on)}",
             )
     touching = [e for e in plan.epilogue if e.role != "other"]
     if touching:
-        console.print(Text("after the loop (applied per chunk)", "bold"))
+        _print(console, Text("after the loop (applied per chunk)", "bold"))
         for e in touching:
             mark = "  [reduces across frames]" if e.reduces_across_frames else ""
-            console.print(f"  line {e.span.start_line} {e.role}: `{_short(e.code)}`{mark}")
+            _print(console, f"  line {e.span.start_line} {e.role}: `{_short(e.code)}`{mark}")
     cons = plan.constructor
     if cons.kind == "config":
         keys = ", ".join(
             f"{k.name}={k.default_code}" if k.has_default else f"{k.name} (required)"
             for k in cons.keys
         )
-        console.print(
-            Text.assemble(("constructor ", "bold"), f"{cons.class_name}({cons.config_param})")
+        _print(
+            console,
+            Text.assemble(("constructor ", "bold"), f"{cons.class_name}({cons.config_param})"),
         )
-        console.print(f"  config keys: {keys or 'none read'}")
+        _print(console, f"  config keys: {keys or 'none read'}")
     elif cons.kind == "kwargs":
         args = ", ".join(
             f"{p.name}={p.default_code}" if p.default_code else p.name for p in cons.params
         )
-        console.print(Text.assemble(("constructor ", "bold"), f"{cons.class_name}({args})"))
+        _print(console, Text.assemble(("constructor ", "bold"), f"{cons.class_name}({args})"))
     if len(plan.candidates) > 1:
         _print_candidates(plan, console)
 
@@ -103,23 +108,32 @@ def _print_candidates(plan: Plan, console: Console) -> None:
     """The frame-loop candidates, best first, the chosen one starred."""
     if not plan.candidates:
         return
-    console.print(Text("candidates", "bold"))
+    _print(console, Text("candidates", "bold"))
     for c in plan.candidates:
         mark = "*" if c.chosen else " "
-        console.print(f" {mark} {c.symbol} line {c.line} (score {c.score}): {'; '.join(c.reasons)}")
+        _print(
+            console, f" {mark} {c.symbol} line {c.line} (score {c.score}): {'; '.join(c.reasons)}"
+        )
 
 
 def print_diagnostics(diagnostics: tuple[Diagnostic, ...], console: Console) -> None:
     for d in diagnostics:
         head = f"{d.path}:{d.line}:{d.col}: "
-        console.print(
+        _print(
+            console,
             Text.assemble(
                 head, (f"{d.code} {d.severity}", _SEVERITY_STYLE[d.severity]), f": {d.message}"
             ),
             soft_wrap=True,
         )
         if d.hint:
-            console.print(f"  hint: {d.hint}", soft_wrap=True, highlight=False)
+            _print(console, f"  hint: {d.hint}", soft_wrap=True, highlight=False)
+
+
+def _print(console: Console, *parts: Any, **kwargs: Any) -> None:
+    """Print without rich markup: user code (`x[i]`, `frame[..., ::-1]`) must show verbatim."""
+    kwargs.setdefault("highlight", False)
+    console.print(*parts, markup=False, **kwargs)
 
 
 def _bounds(f: Any) -> str:

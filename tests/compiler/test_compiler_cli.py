@@ -237,3 +237,30 @@ def test_ambiguous_file_lists_the_candidates_for_people(tmp_path: Path) -> None:
     assert "no plan" in result.stdout
     assert "first line 4 (score" in result.stdout and "second line 11 (score" in result.stdout
     assert "RC103 error" in result.stderr
+
+
+def test_code_with_brackets_is_printed_verbatim(tmp_path: Path) -> None:
+    source = """
+    import torch
+
+    def run(n: int = 3):
+        video = torch.zeros(n, 3, 8, 8)
+        for i in range(n):
+            x = step(i)
+            video[i] = (x[0, :3] + 1) / 2
+        return video
+    """
+    result = invoke(str(write(tmp_path, source)))
+    assert result.exit_code == 0
+    assert "frame: `(x[0, :3] + 1) / 2`" in " ".join(result.stdout.split())
+    one_shot = invoke(str(write(tmp_path, REFUSED_ONE_SHOT, "one_shot.py")))
+    assert "out[i] = x" in one_shot.stderr
+
+
+REFUSED_ONE_SHOT = """
+def sample(steps: int = 5):
+    x = noise()
+    for t in range(steps):
+        x = denoise(x, t)
+    return x
+"""
