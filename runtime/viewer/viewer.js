@@ -74,7 +74,10 @@
   function send(type, data, scope = "application") {
     if (!channel || channel.readyState !== "open") return false;
     channel.send(JSON.stringify({ scope, data: { type, data } }));
-    if (scope === "application") viewer.sent.push({ type, data });
+    if (scope === "application") {
+      viewer.sent.push({ type, data });
+      if (viewer.sent.length > 100) viewer.sent.shift();
+    }
     return true;
   }
 
@@ -198,6 +201,7 @@
 
   function addLine(listId, text, store) {
     store.push(text);
+    if (store.length > 200) store.shift();
     const item = document.createElement("li");
     item.textContent = text;
     const list = $(listId);
