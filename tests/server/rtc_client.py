@@ -65,12 +65,15 @@ class Client:
         self.session = body
         return body
 
-    async def connect(self, tracks: list[dict[str, Any]] | None = None) -> None:
+    async def connect(
+        self, tracks: list[dict[str, Any]] | None = None, extra_channels: tuple[str, ...] = ()
+    ) -> None:
         """Offer one recvonly transceiver per capability track and a `data` channel; wait for
         the channel to open."""
         tracks = tracks if tracks is not None else self.session["capabilities"]["tracks"]
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self.pc = pc
+        self.extra = {label: pc.createDataChannel(label) for label in extra_channels}
         self.channel = pc.createDataChannel("data")
         self.channel.on("message", self._on_message)
         self.channel.on("open", self.open.set)

@@ -213,3 +213,25 @@ async def test_a_model_that_fails_for_good_ends_the_session() -> None:
             assert status == 410
         finally:
             await client.close(stop=False)
+
+
+async def test_only_the_data_channel_labelled_data_carries_commands(counter_server) -> None:
+    client = counter_server.client()
+    await client.start()
+    await client.connect(extra_channels=("chat",))
+    try:
+        await client.wait_frames(3, "main_video")
+        extra = client.extra["chat"]
+        for _ in range(100):  # the server closes a channel it does not use
+            if extra.readyState == "closed":
+                break
+            await asyncio.sleep(0.05)
+        assert extra.readyState == "closed"
+        client.send("application", "set_level", {"level": 99})
+        for _ in range(100):
+            if client.frames["main_video"][-1].value == 99:
+                break
+            await client.wait_frames(len(client.frames["main_video"]) + 1, "main_video")
+        assert client.frames["main_video"][-1].value == 99
+    finally:
+        await client.close()
