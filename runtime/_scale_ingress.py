@@ -61,9 +61,12 @@ class Ingress:
         self.call_timeout = call_timeout
         self._watch: asyncio.Task[None] | None = asyncio.ensure_future(self._watch_replicas())
 
-    async def __del__(self) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
+    def __del__(self) -> None:
+        """Serve calls this when it stops the ingress: stop watching the replicas."""
+        watch = getattr(self, "_watch", None)
+        if watch is not None and not watch.done():
+            with contextlib.suppress(RuntimeError):  # its loop is already closed
+                watch.get_loop().call_soon_threadsafe(watch.cancel)
 
     # -- keeping the table true -----------------------------------------------------------------
 

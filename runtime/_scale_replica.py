@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import uuid
+from collections.abc import Awaitable
 from dataclasses import replace
 from typing import Any
 
@@ -59,6 +60,7 @@ class ModelReplica:
         self.server: Any = None
         self._http: aiohttp.ClientSession | None = None
         self._stop = asyncio.Event()
+        self._closed = False
         self._serving: asyncio.Task[None] | None = None
         self._url = ""
         try:
@@ -91,6 +93,13 @@ class ModelReplica:
         self._http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=30), auto_decompress=False
         )
+
+    def check_health(self) -> None:
+        """Serve's health check: a replica whose server stopped is useless, so Serve replaces
+        it. (One whose model failed to load stays, reported by `status`, so it is not reloaded
+        in a loop.)"""
+        if self._serving is not None and self._serving.done():
+            raise RuntimeError("this replica's server stopped")
 
     async def status(self) -> dict[str, Any]:
         """Who this replica is and which session it carries (see `ReplicaReport`)."""
@@ -138,14 +147,22 @@ class ModelReplica:
                 "instance": self.instance,
             }
 
-    async def __del__(self) -> None:
-        """Serve calls this when it stops the replica: end the session, close the peer."""
+    async def close(self) -> None:
+        """End the session (closing its peer) and stop the server; safe to call twice."""
+        self._closed = True
         self._stop.set()
         if self._serving is not None:
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(self._serving, 5)
         if self._http is not None:
             await self._http.close()
+
+    def __del__(self) -> Awaitable[None] | None:
+        """Serve calls this when it stops the replica, and awaits what it returns: `close()`.
+        (When Python collects a closed replica, there is nothing left to do.)"""
+        if getattr(self, "_closed", True):
+            return None
+        return self.close()
 
 
 def _node_address() -> str:
