@@ -371,3 +371,31 @@ async def page_sets_level(page: Any, level: int) -> None:
         "#field-level",
         f"e => {{ e.value = {level}; e.dispatchEvent(new Event('input', {{ bubbles: true }})); }}",
     )
+
+
+async def test_stop_session_takes_the_session_id_from_body_query_or_header(
+    app: Deployed, http: aiohttp.ClientSession
+) -> None:
+    async with http.post(app.url + "stop_session") as response:
+        assert (response.status, await response.json()) == (
+            200,
+            {"session_id": None, "state": "CLOSED"},
+        )
+    ids = []
+    for _ in range(2):
+        status, body, _ = await start(http)
+        assert status == 200
+        ids.append(body["session_id"])
+    async with http.post(app.url + f"stop_session?session_id={ids[0]}") as response:
+        assert (await response.json()) == {"session_id": ids[0], "state": "CLOSED"}
+    async with http.post(app.url + "stop_session", headers={"Reactor-Session-Id": ids[1]}) as r:
+        assert (await r.json()) == {"session_id": ids[1], "state": "CLOSED"}
+    assert (await health(http, app))["in_use"] == 0
+    # Stopping an ended session again is harmless; an unknown one is a 404.
+    assert await stop(http, ids[0]) == 200
+    assert await stop(http, "f" * 32) == 404
+    # One session and no name: that one, as a single server does.
+    status, body, _ = await start(http)
+    async with http.post(app.url + "stop_session") as response:
+        assert (await response.json())["session_id"] == body["session_id"]
+    assert (await health(http, app))["in_use"] == 0
