@@ -95,8 +95,12 @@ class ReactorServer:
         *,
         model_name: str = "model",
         model_version: str | None = None,
+        schema: dict[str, Any] | None = None,
     ) -> None:
+        """`schema` overrides the runner's (`reactor run` passes the one `reactor schema`
+        prints, titled with the manifest's name)."""
         self.runner = runner
+        self.schema: dict[str, Any] = schema if schema is not None else runner.schema
         self.options = options or ServeOptions()
         self.settings = PeerSettings.from_options(self.options)
         check_settings(self.settings)  # a bad --ice-host/--stun/--turn fails here, not later
@@ -232,7 +236,7 @@ class ReactorServer:
         )
 
     async def _schema(self, request: web.Request) -> web.Response:
-        return web.json_response(self.runner.schema)
+        return web.json_response(self.schema)
 
     # -- sessions -------------------------------------------------------------------------------
 
@@ -258,7 +262,7 @@ class ReactorServer:
             "capabilities": {
                 "protocol_version": str(API_VERSION),
                 "tracks": tracks,
-                "commands": _protocol.capability_commands(self.runner.schema),
+                "commands": _protocol.capability_commands(self.schema),
                 "emission_fps": getattr(self.runner, "fps", None),
             },
         }
@@ -559,9 +563,9 @@ class ReactorServer:
         if command.name == "ping":
             peer.send(_protocol.envelope("runtime", "pong", command.data))
         elif command.name == "requestSchema":
-            peer.send(_protocol.envelope("runtime", "modelSchema", self.runner.schema))
+            peer.send(_protocol.envelope("runtime", "modelSchema", self.schema))
         elif command.name == "requestCapabilities":
-            commands = _protocol.capability_commands(self.runner.schema)
+            commands = _protocol.capability_commands(self.schema)
             peer.send(_protocol.envelope("runtime", "modelCapabilities", {"commands": commands}))
         else:
             error = _protocol.CommandError(
@@ -728,6 +732,7 @@ def serve(manifest: Manifest, options: ServeOptions) -> None:
     """
     from reactor._manifest import ManifestError, ModelLoadError
     from reactor._runner import Runner
+    from reactor._schema import build_schema
 
     def fail(message: str, status: int) -> NoReturn:
         print(f"error: {message}", file=sys.stderr)
@@ -736,7 +741,8 @@ def serve(manifest: Manifest, options: ServeOptions) -> None:
     try:
         model = manifest.load_model()
         runner = Runner(model, fps=options.fps)
-        server = ReactorServer(runner, options, model_name=manifest.name)
+        schema = build_schema(type(model), tuple(runner.tracks), name=manifest.name)
+        server = ReactorServer(runner, options, model_name=manifest.name, schema=schema)
     except (SettingsError, ManifestError) as exc:
         fail(str(exc), 2)
     except ModelLoadError as exc:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
 import signal
@@ -61,6 +62,16 @@ async def test_run_serves_and_stops_within_2_s_of_a_signal(tmp_path: Path, signu
         assert match.group(1) == f"http://127.0.0.1:{port}/"
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http:
             client = Client(match.group(1).rstrip("/"), http)
+            async with http.get(f"{match.group(1)}schema") as response:
+                served = await response.json()
+            printed = await asyncio.create_subprocess_exec(
+                sys.executable, "-c", "import sys; from reactor.cli import main; main(sys.argv[1:])",
+                "schema", "--manifest", str(manifest), stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )  # fmt: skip
+            out, _ = await asyncio.wait_for(printed.communicate(), 30)
+            assert served == json.loads(out)  # GET /schema is what `reactor schema` prints
+            assert served["info"]["title"] == "counter"
             await client.start()
             await client.connect()
             await client.wait_frames(5)
