@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 from reactor._runner import Runner
 from server_harness import serving
-from server_models import Counter
+from server_models import Counter, WithSound
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(180)]
 
@@ -256,3 +256,17 @@ async def test_reactors_published_js_client_connects_and_its_command_takes_effec
             assert "client stopped" in running.server.ended[-1][1]
     finally:
         await page_runner.cleanup()
+
+
+async def test_viewer_plays_an_audio_track_next_to_the_video(browser) -> None:
+    async with serving(Runner(WithSound())) as running:
+        page = await browser.new_page()
+        await page.goto(running.url + "?autoconnect")
+        await poll(page, "() => window.reactorViewer.status === 'streaming'")
+        await wait_for_value(page, "track-main_video", 10)
+        kind = await page.evaluate("() => document.getElementById('track-sound').tagName")
+        assert kind == "AUDIO"
+        # The audio element is playing the track: its clock advances.
+        await poll(page, "() => document.getElementById('track-sound').currentTime > 0.5")
+        await page.click("#connect")
+        await poll(page, "() => window.reactorViewer.status === 'disconnected'")
