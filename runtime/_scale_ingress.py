@@ -59,23 +59,26 @@ class Ingress:
         self.model_name = model_name
         self.watch_period = watch_period
         self.call_timeout = call_timeout
-        self._watch: asyncio.Task[None] | None = asyncio.ensure_future(self._watch_replicas())
+        self._watches = [asyncio.ensure_future(self._watch(name)) for name in names]
 
     def __del__(self) -> None:
         """Serve calls this when it stops the ingress: stop watching the replicas."""
-        watch = getattr(self, "_watch", None)
-        if watch is not None and not watch.done():
-            with contextlib.suppress(RuntimeError):  # its loop is already closed
-                watch.get_loop().call_soon_threadsafe(watch.cancel)
+        for watch in getattr(self, "_watches", ()):
+            if not watch.done():
+                with contextlib.suppress(RuntimeError):  # its loop is already closed
+                    watch.get_loop().call_soon_threadsafe(watch.cancel)
 
     # -- keeping the table true -----------------------------------------------------------------
 
-    async def _watch_replicas(self) -> None:
-        """Ask every replica how it is, every `watch_period`: finds sessions that ended there,
-        replicas that died or came back."""
+    async def _watch(self, name: str) -> None:
+        """Ask one replica how it is, every `watch_period` (each on its own, so one being
+        restarted delays no other): finds sessions that ended there, and the replica dying or
+        coming back."""
         while True:
-            with contextlib.suppress(Exception):
-                await self.refresh()
+            try:
+                await self._refresh_one(name)
+            except Exception:
+                log.exception("asking %s for its status failed", name)
             await asyncio.sleep(self.watch_period)
 
     async def refresh(self) -> None:
