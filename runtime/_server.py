@@ -653,7 +653,7 @@ async def run_server(
             for signum in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(signum)
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(server.close(), SHUTDOWN_SECONDS * 0.5)
+            await asyncio.wait_for(server.close(), SHUTDOWN_SECONDS * 0.35)
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(runner.cleanup(), SHUTDOWN_SECONDS * 0.2)
 
