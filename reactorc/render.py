@@ -350,7 +350,8 @@ def render(
     inference = rewrite(plan, text, names.output)
     rel = Path(os.path.relpath(source_path.resolve(), out_dir.resolve())).as_posix()
     imports = [g.import_code for g in inference.globals if g.import_code]
-    module_names = [g.name for g in inference.globals if not g.import_code]
+    module_names = [g.name for g in inference.globals if not g.import_code and not g.alias]
+    aliased = [(g.alias, g.name) for g in inference.globals if g.alias]
     cls = plan.constructor.class_name or plan.class_name
     if cls and plan.symbol_kind != "function" and cls not in module_names:
         module_names.insert(0, cls)
@@ -384,6 +385,7 @@ def render(
             key=_import_order,
         ),
         "module_names": module_names,
+        "aliased_names": aliased,
         "original_var": original_var,
         "needs_literal": any(f.type == "choice" and f.choices and not f.enum for f in plan.state),
         "fields": fields,

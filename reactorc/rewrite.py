@@ -23,6 +23,29 @@ from reactorc.plan import EpilogueStatement, Plan, PreLoopStatement, Span
 WRAPPER_SELF = "__wrapper_self__"
 """Placeholder for the wrapper's own `self` while the original's `self` is being renamed."""
 
+WRAPPER_TO_VIDEO = "__wrapper_to_video__"
+"""Placeholder for the wrapper's `to_video` until the original's names are settled."""
+
+WRAPPER_NAMES: dict[str, str] = {
+    "to_video": "",
+    "load_original": "",
+    "original": "",
+    "SOURCE": "",
+    "FLOAT_RANGE": "",
+    "numpy": "import numpy",
+    "importlib": "import importlib.util",
+    "sys": "import sys",
+    "Path": "from pathlib import Path",
+    "Literal": "from typing import Literal",
+    "InputField": "",
+    "InputState": "",
+    "Output": "",
+    "ReactorPipeline": "",
+    "Video": "",
+}
+"""Module-level names the wrapper defines itself, with the import that binds them ("" = its own
+definition): an original's global of the same name is bound under another name."""
+
 COLLECT_CALLS = frozenset({"np.stack", "numpy.stack", "np.array", "numpy.array", "torch.stack"})
 """Collecting calls that, applied to a list of one frame, only add a leading axis of one."""
 
@@ -40,6 +63,8 @@ class GlobalName:
 
     name: str
     import_code: str = ""
+    alias: str = ""
+    """The name the wrapper binds it to when its own name is taken by the wrapper ("" = same)."""
 
 
 @dataclass(frozen=True)
@@ -297,6 +322,7 @@ class _Decisions:
     per_step: dict[str, tuple[str, bool]]
     triggers: list[str]
     keep_accumulation: bool
+    post_name: str
     """The loop reads the accumulator besides adding to it (a context window): the original's
     accumulation stays and the yield follows it."""
 
@@ -388,7 +414,7 @@ class _Builder(cst.CSTTransformer):
         assert plan.frame_loop is not None
         sink = plan.frame_loop.sink
         self.sink_done = True
-        emit = yield_statement(self.output_call, chunk_expression(plan))
+        emit = yield_statement(self.output_call, chunk_expression(plan, self.d.post_name))
         if sink.kind in ("index-write", "slice-write"):
             return cst.FlattenSentinel([updated, emit])
         if sink.kind == "yield":
@@ -396,6 +422,32 @@ class _Builder(cst.CSTTransformer):
         if sink.kind in ("append", "cat") and self.d.keep_accumulation:
             return cst.FlattenSentinel([updated, emit])
         return emit
+
+    def leave_With(
+        self, original: cst.With, updated: cst.With
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
+        """`with get_writer(path) as writer:` around a writer sink: the writer is not opened."""
+        fl = self.plan.frame_loop
+        if not self._in_function() or fl is None or fl.sink.kind != "writer":
+            return updated
+        r = self.get_metadata(PositionProvider, original)
+        if not r.start.line <= fl.sink.span.start_line <= r.end.line:
+            return updated
+        keep = [
+            item
+            for item in updated.items
+            if not (
+                item.asname is not None
+                and isinstance(item.asname.name, cst.Name)
+                and item.asname.name.value == fl.sink.target
+            )
+        ]
+        if len(keep) == len(updated.items):
+            return updated
+        if keep:
+            keep[-1] = keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+            return updated.with_changes(items=keep)
+        return cst.FlattenSentinel(list(updated.body.body))  # type: ignore[arg-type]
 
     # the frame loop ----------------------------------------------------------------------
     def leave_For(self, original: cst.For, updated: cst.For) -> cst.BaseStatement:
@@ -438,7 +490,9 @@ class _Builder(cst.CSTTransformer):
                     body=cst.IndentedBlock(body=[_stmt("continue")]),
                 )
             )
-        body.append(yield_statement(self.output_call, chunk_expression(self.plan)))
+        body.append(
+            yield_statement(self.output_call, chunk_expression(self.plan, self.d.post_name))
+        )
         self.sink_done = True
         loop = cst.For(
             target=comp.for_in.target,
@@ -560,7 +614,7 @@ def _output(output_call: str, frames: cst.BaseExpression) -> cst.BaseExpression:
         args=[
             cst.Arg(
                 keyword=cst.Name("main_video"),
-                value=cst.Call(func=cst.Name("to_video"), args=[cst.Arg(frames)]),
+                value=cst.Call(func=cst.Name(WRAPPER_TO_VIDEO), args=[cst.Arg(frames)]),
                 equal=cst.AssignEqual(
                     whitespace_before=cst.SimpleWhitespace(""),
                     whitespace_after=cst.SimpleWhitespace(""),
@@ -666,7 +720,7 @@ def _slice_keeping_axes(index_code: str) -> str:
     return ", ".join(parts)
 
 
-def chunk_expression(plan: Plan) -> cst.BaseExpression:
+def chunk_expression(plan: Plan, post_name: str = "postprocess") -> cst.BaseExpression:
     """The frames of one iteration, passed through `postprocess()` when the epilogue does more
     than collect them."""
     fl = plan.frame_loop
@@ -687,7 +741,7 @@ def chunk_expression(plan: Plan) -> cst.BaseExpression:
     if _simple_epilogue(plan):
         return _expr(part)
     passed = postprocess_params(plan)[1:]
-    return _expr(f"postprocess({', '.join([part, *passed])})")
+    return _expr(f"{post_name}({', '.join([part, *passed])})")
 
 
 def postprocess_params(plan: Plan) -> list[str]:
@@ -764,12 +818,25 @@ def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
         triggers.append(fl.iterable)
     per_step = {s.param: (s.index_expr, _has_default(plan, s.param)) for s in plan.per_step}
     drop: set[int] = set()
+    epilogue_lines = {s.span.start_line for s in plan.epilogue}
     for pre in plan.pre_loop:
         defines = set(pre.defines)
-        if fl.sink.kind == "writer" and fl.sink.target and fl.sink.target in defines:
-            drop.add(pre.span.start_line)
-        if acc and fl.sink.kind in ("append", "cat") and defines == {acc} and not keep_accumulation:
-            drop.add(pre.span.start_line)
+        line = pre.span.start_line
+        used_elsewhere = _reads_outside(wrapper, fn_node, epilogue_lines | {line}, fl.sink.span)
+        if (
+            fl.sink.kind == "writer"
+            and fl.sink.target in defines
+            and fl.sink.target not in used_elsewhere
+        ):
+            drop.add(line)  # the writer is never opened: no file is written
+        if (
+            acc
+            and fl.sink.kind in ("append", "cat")
+            and defines == {acc}
+            and not keep_accumulation
+            and acc not in used_elsewhere
+        ):
+            drop.add(line)
     drop |= _docstring_lines(fn_node, wrapper)
     d = _Decisions(
         loop_pos=(fl.span.start_line, fl.span.start_col),
@@ -783,6 +850,7 @@ def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
         per_step=per_step,
         triggers=triggers,
         keep_accumulation=keep_accumulation,
+        post_name=_fresh("postprocess", body_names | set(bindings)),
     )
     output_call = output_class
     builder = _Builder(plan, d, output_call, pipeline_var)
@@ -802,16 +870,28 @@ def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
     )
     statements = [s for s in prologue.body if _binds_used(s, used)] + list(rest_block.body)
     body = cst.IndentedBlock(body=statements)
-    code = cst.Module(
-        body=[cst.FunctionDef(name=cst.Name("f"), params=cst.Parameters(), body=body)]
-    ).code
-    inner = code.split("\n", 1)[1]
-    free = (_referenced_names(body) - _bound_names(body)) - {"self"}
+    free = (_referenced_names(body) - _bound_names(body)) - {"self", WRAPPER_TO_VIDEO}
     free -= set(dir(builtins))
     decorators = tuple(k.code for k in plan.kept if k.kind == "decorator")
     for dec in decorators:
         free |= _referenced_names(cst.parse_expression(dec)) - set(dir(builtins))
-    names = tuple(GlobalName(name, bindings[name]) for name in sorted(free) if name in bindings)
+    aliases: dict[str, cst.BaseExpression] = {}
+    for name in sorted(free):
+        ours = WRAPPER_NAMES.get(name)
+        if name in bindings and ours is not None and (not ours or bindings[name] != ours):
+            aliases[name] = cst.Name(_fresh(f"original_{name}", free | set(bindings)))
+    # the original's own `to_video`, `Path`, ... must not meet the wrapper's
+    aliases[WRAPPER_TO_VIDEO] = cst.Name("to_video")
+    body = rename(body, aliases)  # type: ignore[assignment]
+    del aliases[WRAPPER_TO_VIDEO]
+    inner = cst.Module(
+        body=[cst.FunctionDef(name=cst.Name("f"), params=cst.Parameters(), body=body)]
+    ).code.split("\n", 1)[1]
+    names = tuple(
+        GlobalName(name, "" if name in aliases else bindings[name], _alias(aliases, name))
+        for name in sorted(free)
+        if name in bindings
+    )
     return Inference(
         body=_reindent(inner, 4, 8),
         decorators=decorators,
@@ -868,6 +948,11 @@ def _comprehension_plan(plan: Plan, wrapper: MetadataWrapper) -> Plan:
         part = _code(value.deep_replace(comp, one))
         sink = replace(fl.sink, kind="cat", target=target, frame_expr=part)
     return replace(plan, frame_loop=replace(fl, sink=sink))
+
+
+def _alias(aliases: dict[str, cst.BaseExpression], name: str) -> str:
+    alias = aliases.get(name)
+    return alias.value if isinstance(alias, cst.Name) else ""
 
 
 def _rename_self(body: cst.IndentedBlock, pipeline_var: str, plan: Plan) -> cst.IndentedBlock:
@@ -927,6 +1012,33 @@ def _loop_reads(wrapper: MetadataWrapper, span: Span, skip: Span | None = None) 
         n.value
         for n in _iter(loop)
         if isinstance(n, cst.Name) and id(n) not in positions_.not_refs and id(n) not in skipped
+    }
+
+
+def _reads_outside(
+    wrapper: MetadataWrapper, fn: cst.FunctionDef, skip_lines: set[int], sink: Span
+) -> set[str]:
+    """Names the function reads outside the statements starting on `skip_lines` and the
+    statement holding the sink (what is still read once those are gone)."""
+    positions = wrapper.resolve(PositionProvider)
+    skipped: set[int] = set()
+    for node in _iter(fn.body):
+        if not isinstance(node, cst.BaseStatement):
+            continue
+        r = positions[node]
+        holds_sink = isinstance(node, cst.SimpleStatementLine) and (
+            (r.start.line, r.start.column)
+            <= (sink.start_line, sink.start_col)
+            <= (r.end.line, r.end.column)
+        )
+        if r.start.line in skip_lines or holds_sink:
+            skipped |= {id(n) for n in _iter(node)}
+    names = _NamePositions()
+    fn.body.visit(names)
+    return {
+        n.value
+        for n in _iter(fn.body)
+        if isinstance(n, cst.Name) and id(n) not in names.not_refs and id(n) not in skipped
     }
 
 
@@ -1011,7 +1123,7 @@ def _postprocess_def(plan: Plan, builder: _Builder) -> cst.FunctionDef | None:
     where = f"line {first}" if first == last else f"lines {first}-{last}"
     doc = _stmt(f'"""The original\'s post-loop steps ({where}), applied to one chunk."""')
     return cst.FunctionDef(
-        name=cst.Name("postprocess"),
+        name=cst.Name(builder.d.post_name),
         params=cst.Parameters(params=[cst.Param(cst.Name(p)) for p in params]),
         body=cst.IndentedBlock(body=[doc, *stmts]),
     )

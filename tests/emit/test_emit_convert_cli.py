@@ -234,3 +234,46 @@ def test_an_async_pipeline_with_an_enum_field_streams_and_switches(tmp_path: Pat
     assert levels[:2] == [100, 103]  # warm until the command lands (after frame 1)
     assert levels[2] in (106, 26)  # frame 2 may or may not have been made already
     assert levels[3:] == [29, 32, 20, 23]  # cold, and it stays cold in the next clip
+
+
+CLASHING_NAMES = """
+import numpy as np
+
+
+class Path:
+    def __init__(self, n):
+        self.points = list(range(n))
+
+
+def to_video(x):
+    return np.stack(x) + 1
+
+
+class Clash:
+    def __init__(self, size=4):
+        self.size = size
+
+    def run(self, n: int = 3, gain: int = 10):
+        path = Path(n)
+        frames = []
+        for i in path.points:
+            postprocess = i * gain
+            frames.append(np.full((self.size, self.size, 3), postprocess, np.uint8))
+        video = to_video(frames)
+        return video
+"""
+
+
+def test_names_the_original_shares_with_the_wrapper_are_kept_apart(tmp_path: Path) -> None:
+    source = tmp_path / "clash.py"
+    source.write_text(CLASHING_NAMES)
+    out = tmp_path / "out"
+    assert reactorc("convert", source, "-o", out).returncode == 0
+    wrapper = (out / "clash_stream.py").read_text()
+    assert "original_to_video = original.to_video" in wrapper
+    assert "original_Path = original.Path" in wrapper
+    assert "def postprocess_(frames):" in wrapper
+    model = wrapper_class(out)()
+    model.load({})
+    levels = [int(v) for v in collect(model, 4)[:, 0, 0, 0]]
+    assert levels == [1, 11, 21, 1]  # the original's own to_video (+1) ran on each frame
