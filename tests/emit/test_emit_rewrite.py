@@ -231,6 +231,53 @@ CASES += [
     ),
 ]
 
+CASES += [
+    (
+        "a-with-block-opening-the-writer-is-unwrapped",
+        """
+        import imageio
+
+        class R:
+            def run(self, n: int = 4, gain: float = 1.0):
+                with imageio.get_writer("x.mp4") as writer:
+                    for i in range(n):
+                        writer.append_data(self.frame(i * gain))
+                return "x.mp4"
+        """,
+        """
+        pipeline = self.pipeline
+        n = self.state.n
+        for i in range(n):
+            yield Out(main_video=to_video(pipeline.frame(i * self.state.gain)))
+        """,
+    ),
+    (
+        "a-writer-closed-in-finally-is-kept-so-finally-still-runs",
+        """
+        import imageio
+
+        class R:
+            def run(self, n: int = 4):
+                writer = imageio.get_writer("x.mp4")
+                try:
+                    for i in range(n):
+                        writer.append_data(self.frame(i))
+                finally:
+                    writer.close()
+        """,
+        """
+        pipeline = self.pipeline
+        n = self.state.n
+        writer = imageio.get_writer("x.mp4")
+        try:
+            for i in range(n):
+                yield Out(main_video=to_video(pipeline.frame(i)))
+        finally:
+            writer.close()
+        """,
+    ),
+]
+
 CASES.append(
     (
         "step-api-without-reset-steps-per-frame",
