@@ -732,7 +732,6 @@ def serve(manifest: Manifest, options: ServeOptions) -> None:
     """
     from reactor._manifest import ManifestError, ModelLoadError
     from reactor._runner import Runner
-    from reactor._schema import build_schema
 
     def fail(message: str, status: int) -> NoReturn:
         print(f"error: {message}", file=sys.stderr)
@@ -740,9 +739,8 @@ def serve(manifest: Manifest, options: ServeOptions) -> None:
 
     try:
         model = manifest.load_model()
-        runner = Runner(model, fps=options.fps)
-        schema = build_schema(type(model), tuple(runner.tracks), name=manifest.name)
-        server = ReactorServer(runner, options, model_name=manifest.name, schema=schema)
+        runner = Runner(model, fps=options.fps, name=manifest.name)
+        server = ReactorServer(runner, options, model_name=manifest.name)
     except (SettingsError, ManifestError) as exc:
         fail(str(exc), 2)
     except ModelLoadError as exc:
