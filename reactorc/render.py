@@ -412,7 +412,7 @@ def render(
     out: dict[str, str] = {}
     for name, body in files.items():
         if name.endswith(".py"):
-            body = format_python(body, name)
+            body = format_python(body, out_dir / name)
         body = body.rstrip("\n") + "\n"
         out[name] = header(name, rel, plan.symbol, src_hash, body_hash(body)) + body
     return out
@@ -463,26 +463,30 @@ def _ruff() -> list[str] | None:
         return None
 
 
-def format_python(code: str, name: str) -> str:
-    """`code` formatted by `ruff format` with its defaults (unchanged when ruff is missing)."""
+def format_python(code: str, path: Path) -> str:
+    """`code` formatted by `ruff format` as it would format a file at `path`: with the ruff
+    settings of the project that folder is in (ruff's defaults when none), so the output is
+    `ruff format --check` clean where it lands. Unchanged when ruff is not installed."""
     ruff = _ruff()
     if ruff is None:
         return code
-    try:
-        done = subprocess.run(
-            [*ruff, "format", "--isolated", "--stdin-filename", name, "-"],
-            input=code,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise RenderError(f"ruff format could not run: {exc}") from None
-    if done.returncode != 0:
-        first = (done.stderr.strip().splitlines() or ["unknown error"])[0]
-        raise RenderError(f"the generated {name} does not parse ({first}); this is a reactorc bug")
-    return done.stdout
+    first = ""
+    for isolated in ([], ["--isolated"]):  # a broken project config falls back to defaults
+        try:
+            done = subprocess.run(
+                [*ruff, "format", *isolated, "--stdin-filename", str(path.absolute()), "-"],
+                input=code,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise RenderError(f"ruff format could not run: {exc}") from None
+        if done.returncode == 0:
+            return done.stdout
+        first = first or (done.stderr.strip().splitlines() or ["unknown error"])[0]
+    raise RenderError(f"ruff format failed on the generated {path.name} ({first})")
 
 
 def generated_files(

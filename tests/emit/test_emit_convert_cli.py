@@ -277,3 +277,23 @@ def test_names_the_original_shares_with_the_wrapper_are_kept_apart(tmp_path: Pat
     model.load({})
     levels = [int(v) for v in collect(model, 4)[:, 0, 0, 0]]
     assert levels == [1, 11, 21, 1]  # the original's own to_video (+1) ran on each frame
+
+
+def test_output_is_formatted_with_the_ruff_settings_of_where_it_lands(tmp_path: Path) -> None:
+    default = tmp_path / "default"
+    assert reactorc("convert", SEED, "-o", default).returncode == 0
+    narrow = tmp_path / "narrow"
+    narrow.mkdir()
+    (narrow / "ruff.toml").write_text("line-length = 60\n")
+    out = narrow / "o"
+    assert reactorc("convert", SEED, "-o", out).returncode == 0
+    wrapper = out / "pipeline_stream.py"
+    assert wrapper.read_text() != (default / "pipeline_stream.py").read_text()
+    check = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", str(wrapper), str(out / "server.py")],
+        cwd=narrow,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
