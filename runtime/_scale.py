@@ -264,6 +264,10 @@ def serve_scaled(
             manifest.model_class()
     except (SettingsError, ManifestError) as exc:
         fail(str(exc), 2)
+    if ray_address is not None:
+        problem = _cluster_problem(ray_address)
+        if problem is not None:
+            fail(problem, 2)
     try:
         import ray
         from ray import serve
@@ -352,6 +356,27 @@ def _teardown(scale: ScaleOptions) -> None:
     finally:
         if scale.ray_address is None:
             ray.shutdown()
+
+
+def _cluster_problem(address: str) -> str | None:
+    """Why `--ray-address` cannot work, checked before Ray (which retries an unreachable head
+    for minutes). `auto` and `ray://` addresses are left to Ray."""
+    if address == "auto" or "://" in address:
+        return None
+    host, colon, port = address.rpartition(":")
+    if not colon or not host or not port.isdigit():
+        return (
+            f"--ray-address {address!r}: expected the head node's HOST:PORT "
+            "(e.g. 10.0.0.5:6379), or auto on a node of the cluster"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+    except OSError as exc:
+        return (
+            f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); "
+            "is `ray start --head` running there?"
+        )
+    return None
 
 
 def _port_problem(host: str, port: int) -> str | None:

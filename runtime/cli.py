@@ -89,7 +89,7 @@ def run(
     replicas: Annotated[
         int | None,
         typer.Option(
-            help="Serve N model replicas behind this address on Ray Serve (reactorc[ray])."
+            help="Serve N model replicas behind this address on Ray Serve (the ray extra)."
         ),
     ] = None,
     ray_address: Annotated[

@@ -35,6 +35,16 @@ print(json.dumps({"code": code, "ray": sorted(m for m in sys.modules if m.split(
 got imported."""
 
 
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+CLOSED_PORT = closed_port()
+
+
 def probe(*args: str) -> tuple[dict[str, object], str]:
     done = subprocess.run(
         [sys.executable, "-c", PROBE, *args], capture_output=True, text=True, timeout=60
@@ -69,6 +79,11 @@ def test_a_plain_run_neither_imports_nor_starts_ray(steady_manifest: Path) -> No
             "--replicas and --ray-address serve clients; they do not apply with --headless",
         ),
         (["--replicas", "2", "--turn", "nonsense"], "--turn 'nonsense': expected"),
+        (["--replicas", "2", "--ray-address", "head"], "--ray-address 'head': expected"),
+        (
+            ["--replicas", "2", "--ray-address", f"127.0.0.1:{CLOSED_PORT}"],
+            f"cannot reach the Ray cluster at 127.0.0.1:{CLOSED_PORT} (Connection refused)",
+        ),
     ],
 )
 def test_bad_scale_out_flags_exit_2_with_one_line_before_ray_starts(
