@@ -95,12 +95,9 @@ class ReactorServer:
         *,
         model_name: str = "model",
         model_version: str | None = None,
-        schema: dict[str, Any] | None = None,
     ) -> None:
-        """`schema` overrides the runner's (`reactor run` passes the one `reactor schema`
-        prints, titled with the manifest's name)."""
         self.runner = runner
-        self.schema: dict[str, Any] = schema if schema is not None else runner.schema
+        self.schema: dict[str, Any] = runner.schema
         self.options = options or ServeOptions()
         self.settings = PeerSettings.from_options(self.options)
         check_settings(self.settings)  # a bad --ice-host/--stun/--turn fails here, not later
