@@ -297,3 +297,15 @@ def test_output_is_formatted_with_the_ruff_settings_of_where_it_lands(tmp_path: 
         check=False,
     )
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_symbol_and_loop_line_choose_the_same_wrapper_the_ranking_chose(tmp_path: Path) -> None:
+    chosen = tmp_path / "chosen"
+    named = tmp_path / "named"
+    assert reactorc("convert", SEED, "-o", chosen).returncode == 0
+    done = reactorc(
+        "convert", SEED, "-o", named, "--symbol", "OriginalPipeline.__call__", "--loop-line", "81"
+    )
+    assert done.returncode == 0, done.stderr
+    for name in FILES:
+        assert (named / name).read_text() == (chosen / name).read_text(), name
