@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import socket
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -399,3 +400,34 @@ async def test_stop_session_takes_the_session_id_from_body_query_or_header(
     async with http.post(app.url + "stop_session") as response:
         assert (await response.json())["session_id"] == body["session_id"]
     assert (await health(http, app))["in_use"] == 0
+
+
+async def test_run_with_ray_address_joins_a_running_cluster_and_leaves_it_running(
+    app: Deployed, http: aiohttp.ClientSession, steady_manifest: Path
+) -> None:
+    """`reactor run --replicas 1 --ray-address ADDR` against this module's Ray instance: it
+    serves where that cluster's Serve already listens, and on SIGINT removes only its
+    application. (It replaces this module's application, so it runs last.)"""
+    address = ray.get_runtime_context().gcs_address
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import sys; from reactor.cli import main; main(sys.argv[1:])",
+        "run", "--manifest", str(steady_manifest), "--replicas", "1", "--ray-address", address,
+        "--port", "8080", "--ice-host", "127.0.0.1",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    errors = asyncio.ensure_future(proc.stderr.read())
+    try:
+        line = (await asyncio.wait_for(proc.stdout.readline(), 90)).decode()
+        assert f"Serving steady with 1 replica(s), one CPU each, at {app.url}" in line, line
+        now = await health(http, app)
+        assert (now["replicas"], now["free"]) == (1, 1)
+        proc.send_signal(signal.SIGINT)
+        assert await asyncio.wait_for(proc.wait(), 60) == 0, (await errors).decode()[-3000:]
+        assert "reactor" not in serve.status().applications
+        assert ray.is_initialized() and ray.cluster_resources().get("CPU") == 4
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        errors.cancel()
