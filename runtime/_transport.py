@@ -97,8 +97,12 @@ def _install_hooks() -> None:
 
     def get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
         settings = _settings.get()
-        if settings is None or not settings.ice_hosts:
+        if settings is None:
             return original_hosts(use_ipv4, use_ipv6)
+        if not settings.ice_hosts:
+            # A machine with no network but loopback would otherwise offer no candidate at all.
+            found = original_hosts(use_ipv4, use_ipv6)
+            return found or (["127.0.0.1"] if use_ipv4 else [])
         return [
             h for h in settings.ice_hosts if (":" in h and use_ipv6) or (":" not in h and use_ipv4)
         ]

@@ -166,3 +166,15 @@ async def test_finishing_a_track_frees_a_producer_waiting_for_room() -> None:
     track.finish()
     await asyncio.wait_for(waiting, 1)
     await asyncio.wait_for(track.put("after"), 1)  # a finished track never blocks
+
+
+def test_a_machine_with_only_loopback_still_offers_a_candidate(monkeypatch) -> None:
+    import aioice.ice
+    import ifaddr
+    from reactor._transport import PeerSettings, peer_settings
+
+    lo = [ifaddr.IP("127.0.0.1", 8, "lo"), ifaddr.IP(("::1", 0, 0), 128, "lo")]
+    monkeypatch.setattr(ifaddr, "get_adapters", lambda: [ifaddr.Adapter("lo", "lo", lo)])
+    with peer_settings(PeerSettings()):
+        assert aioice.ice.get_host_addresses(True, True) == ["127.0.0.1"]
+    assert aioice.ice.get_host_addresses(True, True) == []  # others' peers: aioice as it is
