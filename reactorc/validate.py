@@ -224,12 +224,17 @@ class _Validation:
         self._first_frame(baseline)
         if not baseline.frames:
             return self.checks
-        self._format(baseline)
-        self._equivalence(baseline, reference, reference_problem)
-        for f in live:
-            self._live_check(f, baseline, changes)
-        for f in restart:
-            self._restart_check(f, baseline, clip, changes)
+        if not self._format(baseline):
+            for name in ("equivalence", *(f"live: {f.name}" for f in live)):
+                self.add(name, "skip", "frames have no stable format to compare")
+            for name in (f"restart: {f.name}" for f in restart):
+                self.add(name, "skip", "frames have no stable format to compare")
+        else:
+            self._equivalence(baseline, reference, reference_problem)
+            for f in live:
+                self._live_check(f, baseline, changes)
+            for f in restart:
+                self._restart_check(f, baseline, clip, changes)
         self._pacing(baseline)
         if cuda_probe is not None:
             self.checks.extend(cuda_probe.checks(self.model))
@@ -370,14 +375,14 @@ class _Validation:
             seconds=round(rec.first_frame_s or 0.0, 4),
         )
 
-    def _format(self, rec: SessionRecord) -> None:
+    def _format(self, rec: SessionRecord) -> bool:
         first = rec.frames[0]
         if rec.errors:
             self.add("frame format", "fail", f"the model reported an error: {rec.errors[0]}")
-            return
+            return False
         if rec.ended_early:
             self.add("frame format", "fail", rec.ended_early)
-            return
+            return False
         for i, frame in enumerate(rec.frames):
             if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
                 self.add(
@@ -385,7 +390,7 @@ class _Validation:
                     "fail",
                     f"frame {i} is {frame.dtype} {tuple(frame.shape)}, not (H, W, 3) uint8",
                 )
-                return
+                return False
             if frame.shape != first.shape:
                 self.add(
                     "frame format",
@@ -393,7 +398,7 @@ class _Validation:
                     f"frame {i} is {_size(frame)}, frame 0 was {_size(first)}: "
                     "frames must keep one size",
                 )
-                return
+                return False
         self.add(
             "frame format",
             "pass",
@@ -402,6 +407,7 @@ class _Validation:
             height=int(first.shape[0]),
             frames=len(rec.frames),
         )
+        return True
 
     def _equivalence(self, rec: SessionRecord, reference: Any, problem: str) -> None:
         name = "equivalence"
@@ -410,7 +416,7 @@ class _Validation:
             self.add(name, "skip" if status == "skip" else "fail", why)
             return
         expected = reference.frames
-        got = rec.stack()[: len(expected)]
+        got = np.stack(rec.frames[: len(expected)])
         if len(got) < len(expected):
             self.add(
                 name, "fail", f"the wrapper gave {len(got)} frames, the clip has {len(expected)}"
@@ -550,11 +556,10 @@ class _Validation:
         if rec.ended_early:
             self.add(name, "fail", f"after {shown}: {rec.ended_early}")
             return
-        got = rec.stack()
-        base = baseline.stack()[: len(got)]
+        got = rec.frames
+        base = baseline.frames[: len(got)]
         sent = rec.sent_at.get(field_name, 1)
-        same_before = got.shape == base.shape and np.array_equal(got[:sent], base[:sent])
-        if not same_before:
+        if not _all_equal(got[:sent], base[:sent]):
             self.add(
                 name,
                 "warn",
@@ -563,7 +568,7 @@ class _Validation:
             )
             return
         if clip is not None:
-            if not np.array_equal(got[:clip], base[:clip]):
+            if not _all_equal(got[:clip], base[:clip]):
                 first = _first_difference(got[:clip], base[:clip])
                 self.add(
                     name,
@@ -572,7 +577,7 @@ class _Validation:
                     f"must wait for the next clip (frame {clip})",
                 )
                 return
-            if np.array_equal(got[clip:], base[clip:]):
+            if _all_equal(got[clip:], base[clip:]):
                 self.add(
                     name,
                     "fail",
@@ -588,7 +593,7 @@ class _Validation:
                 first_changed=first,
             )
             return
-        if np.array_equal(got[sent:], base[sent:]):
+        if _all_equal(got[sent:], base[sent:]):
             self.add(
                 name,
                 "fail",
@@ -729,10 +734,17 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _first_difference(a: np.ndarray, b: np.ndarray) -> int:
+def _all_equal(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    """Same number of frames, each of the same shape and values."""
+    return len(a) == len(b) and all(
+        x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, b, strict=True)
+    )
+
+
+def _first_difference(a: list[np.ndarray], b: list[np.ndarray]) -> int:
     n = min(len(a), len(b))
     for i in range(n):
-        if not np.array_equal(a[i], b[i]):
+        if a[i].shape != b[i].shape or not np.array_equal(a[i], b[i]):
             return i
     return n
 

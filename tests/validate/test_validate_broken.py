@@ -1,0 +1,145 @@
+"""`reactorc validate` on deliberately broken wrappers: each fails the check it breaks, with the
+reason, and never crashes. The seed is converted into a temporary folder and one line of its
+wrapper is changed per test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from validate_helpers import check, convert_into, edit_wrapper
+
+from reactorc.validate import ValidateOptions, validate
+
+YIELD = "main_video=to_video(img.to(torch.uint8).numpy())"
+STEP = "x = 0.8 * x + 0.2 * torch.tanh(eps)"
+GUIDED = "eps = eps_uncond + self.state.guidance_scale * (eps_cond - eps_uncond)"
+
+
+@pytest.fixture
+def seed(tmp_path: Path) -> Path:
+    return convert_into(tmp_path / "seed_stream")
+
+
+def _run(folder: Path, **options):
+    options.setdefault("frames", 8)
+    return validate(folder, ValidateOptions(device="cpu", **options))
+
+
+def _failed(report) -> list[str]:
+    return [c.name for c in report.checks if c.status == "fail"]
+
+
+def test_the_unbroken_seed_passes_with_values_validate_picks_itself(seed) -> None:
+    report = _run(seed)
+    assert report.ok, [(c.name, c.detail) for c in report.checks if c.status == "fail"]
+    names = [c.name for c in report.checks]
+    assert names == [
+        "import",
+        "load",
+        "first frame",
+        "frame format",
+        "equivalence",
+        "live: prompt",
+        "live: guidance_scale",
+        "restart: num_frames",
+        "restart: seed",
+        "pacing",
+    ]
+
+
+def test_an_import_error_fails_the_import_check(seed) -> None:
+    edit_wrapper(seed, "import numpy\n", "import numpy\nimport no_such_module_for_validate\n")
+    report = _run(seed)
+    assert _failed(report) == ["import"]
+    detail = check(report, "import").detail
+    assert "ModuleNotFoundError" in detail and "no_such_module_for_validate" in detail
+    assert len(report.checks) == 1  # nothing else can run without the module
+
+
+def test_load_raising_fails_the_load_check(seed) -> None:
+    edit_wrapper(
+        seed,
+        "self.pipeline = OriginalPipeline(config)",
+        'raise RuntimeError("weights file not found")',
+    )
+    report = _run(seed)
+    assert _failed(report) == ["load"]
+    assert "RuntimeError: weights file not found" in check(report, "load").detail
+
+
+def test_inference_raising_fails_the_first_frame_with_the_models_message(seed) -> None:
+    edit_wrapper(seed, "pipeline = self.pipeline\n", 'raise ValueError("boom in inference")\n')
+    report = _run(seed)
+    assert "first frame" in _failed(report)
+    assert "boom in inference" in check(report, "first frame").detail
+
+
+def test_a_wrong_frame_type_fails_with_the_runtimes_reason(seed) -> None:
+    edit_wrapper(seed, YIELD, 'main_video="not a frame"')
+    report = _run(seed)
+    assert not report.ok
+    detail = check(report, "first frame").detail
+    assert "main_video" in detail  # the runtime's TypeError names the track
+
+
+def test_frames_that_change_size_fail_the_format_check(seed) -> None:
+    edit_wrapper(seed, YIELD, YIELD + "[:, : 64 - (i % 2)]")
+    report = _run(seed)
+    fmt = check(report, "frame format")
+    assert fmt.status == "fail"
+    assert "frame 1 is 64x63, frame 0 was 64x64" in fmt.detail
+
+
+def test_a_live_field_the_wrapper_ignores_fails_its_live_check(seed) -> None:
+    edit_wrapper(seed, GUIDED, GUIDED.replace("self.state.guidance_scale", "7.5"))
+    report = _run(seed)
+    assert _failed(report) == ["live: guidance_scale"]
+    assert "changed none of the" in check(report, "live: guidance_scale").detail
+
+
+def test_a_restart_field_applied_mid_clip_fails_its_restart_check(seed) -> None:
+    edit_wrapper(seed, GUIDED, GUIDED + " + 0.05 * self.state.seed")
+    report = _run(seed)
+    assert _failed(report) == ["restart: seed"]
+    assert "of the clip in progress" in check(report, "restart: seed").detail
+
+
+def test_output_that_differs_from_the_original_fails_equivalence(seed) -> None:
+    edit_wrapper(seed, STEP, STEP.replace("0.8 * x", "0.81 * x"))
+    report = _run(seed)
+    assert _failed(report) == ["equivalence"]
+    eq = check(report, "equivalence")
+    assert "differs from the original's by up to" in eq.detail
+    assert eq.figures["max_diff"] > eq.figures["tolerance"] == 0
+
+
+def test_a_stated_tolerance_lets_a_small_difference_pass(seed) -> None:
+    edit_wrapper(seed, STEP, STEP.replace("0.8 * x", "0.8001 * x"))
+    strict = check(_run(seed), "equivalence")
+    assert strict.status == "fail"
+    loose = check(_run(seed, tolerance=strict.figures["max_diff"]), "equivalence")
+    assert loose.status == "pass"
+
+
+@pytest.mark.slow
+def test_a_model_slower_than_its_fixed_fps_fails_pacing(seed) -> None:
+    edit_wrapper(
+        seed,
+        "    state: OriginalPipelineState\n",
+        "    state: OriginalPipelineState\n    fps = 100\n",
+    )
+    edit_wrapper(seed, STEP, STEP + "\n            __import__('time').sleep(0.03)")
+    report = _run(seed)
+    pacing = check(report, "pacing")
+    assert pacing.status == "fail"
+    assert pacing.figures["target_fps"] == 100.0
+    assert pacing.figures["achieved_fps"] < 40
+    assert "slower than its fps" in pacing.detail
+
+
+def test_a_missing_original_fails_the_import_with_its_path(seed, tmp_path) -> None:
+    edit_wrapper(seed, 'seed/pipeline.py"', 'seed/no_such_pipeline.py"')
+    report = _run(seed)
+    assert _failed(report) == ["import"]
+    assert "the original pipeline is missing" in check(report, "import").detail
