@@ -402,6 +402,65 @@ async def test_stop_session_takes_the_session_id_from_body_query_or_header(
     assert (await health(http, app))["in_use"] == 0
 
 
+@pytest.mark.browser
+@pytest.mark.npm
+async def test_reactors_published_js_client_through_the_ingress(
+    app: Deployed, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """@reactor-team/js-sdk 2.9.x, unchanged, in two tabs: each gets its own replica and its
+    own state. Its stop_session names no session, so with two running the ingress does not
+    guess; the session still ends when the client closes its peer connection."""
+    from aiohttp import web
+    from test_server_browser import (
+        CHROMIUM,
+        CHROMIUM_ARGS,
+        bundle,
+        need_chromium,
+        poll,
+        wait_for_value,
+    )
+
+    need_chromium()
+    from playwright.async_api import async_playwright
+
+    site = web.Application()
+    site.router.add_static("/", bundle(tmp_path))
+    site_runner = web.AppRunner(site, access_log=None)
+    await site_runner.setup()
+    page_site = web.TCPSite(site_runner, "127.0.0.1", 0)
+    await page_site.start()
+    page_url = f"http://127.0.0.1:{page_site._server.sockets[0].getsockname()[1]}/harness.html"  # type: ignore[union-attr]
+    try:
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+            )
+            try:
+                pages = [await browser.new_page() for _ in range(2)]
+                for page in pages:
+                    await page.goto(page_url)
+                    await page.evaluate(
+                        "([u, m]) => window.harness.connect(u, m)", [app.url.rstrip("/"), "steady"]
+                    )
+                    await poll(page, "() => window.harness.state.status === 'ready'")
+                assert (await health(http, app))["in_use"] == 2
+                await pages[0].evaluate("() => window.harness.send('set_level', { level: 200 })")
+                await pages[1].evaluate("() => window.harness.send('set_level', { level: 60 })")
+                await wait_for_value(pages[0], "track-main_video", 200)
+                await wait_for_value(pages[1], "track-main_video", 60)
+                for page in pages:
+                    assert await page.evaluate("() => window.harness.state.errors") == []
+                disconnected = await pages[0].evaluate("() => window.harness.disconnect()")
+                assert disconnected == "disconnected"
+                await wait_health(http, app, lambda h: h["in_use"] == 1, timeout=30)
+                await wait_for_value(pages[1], "track-main_video", 60)
+                assert await pages[1].evaluate("() => window.harness.state.status") == "ready"
+            finally:
+                await browser.close()
+    finally:
+        await site_runner.cleanup()
+
+
 async def test_run_with_ray_address_joins_a_running_cluster_and_leaves_it_running(
     app: Deployed, http: aiohttp.ClientSession, steady_manifest: Path
 ) -> None:
