@@ -22,6 +22,7 @@ frames of the wrong type) is a failed check, never a crash. The checks, in order
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import sys
 import time
@@ -143,13 +144,18 @@ def validate(folder: Path, options: ValidateOptions, progress: Progress = _no_pr
     )
 
 
-def _torch() -> Any:
-    """torch, only when the user's model already imported it (reactorc never imports it)."""
-    return sys.modules.get("torch")
+def _model_torch(*modules: Any) -> Any:
+    """torch, when the wrapper or its original imported it (reactorc never imports it itself,
+    and torch imported by something else in this process does not count)."""
+    for module in modules:
+        for value in vars(module).values() if module is not None else ():
+            name = getattr(value, "__name__", None)
+            if isinstance(name, str) and (name == "torch" or name.startswith("torch.")):
+                return sys.modules.get("torch")
+    return None
 
 
-def _cuda_available() -> bool:
-    torch = _torch()
+def _cuda_available(torch: Any) -> bool:
     try:
         return bool(torch is not None and torch.cuda.is_available())
     except Exception:
@@ -170,6 +176,7 @@ class _Validation:
         self.module: Any = None
         self.cls: Any = None
         self.model: Any = None
+        self.torch: Any = None
 
     def add(self, name: str, status: Status, detail: str, **figures: float | int | str) -> None:
         self.checks.append(Check(name, status, detail, figures))
@@ -212,7 +219,7 @@ class _Validation:
         if cuda:
             from reactorc.validate_cuda import CudaProbe
 
-            cuda_probe = CudaProbe(self.module, _torch(), clip or 16)
+            cuda_probe = CudaProbe(self.module, self.torch, clip or 16)
         baseline = self._session(
             "default state",
             count,
@@ -302,13 +309,43 @@ class _Validation:
         return out
 
     def _choose_device(self) -> None:
+        """cuda when asked (or, for auto, when the model's own torch has CUDA); the device is
+        given to the pipeline through its `device` config key when its constructor reads one."""
         wanted = self.options.device
+        original = None
+        load_original = getattr(self.module, "load_original", None)
+        if load_original is not None:
+            with contextlib.suppress(Exception):
+                original = load_original()
+        torch = self.torch = _model_torch(self.module, original)
         if wanted == "auto":
-            self.device = "cuda" if _cuda_available() else "cpu"
+            self.device = "cuda" if _cuda_available(torch) else "cpu"
+        elif wanted == "cuda" and torch is None:
+            self.device = "cpu"
+            self.add(
+                "cuda",
+                "skip",
+                "the model does not use torch, so nothing of it can run on the GPU; "
+                "it was validated on the host",
+            )
+        elif wanted == "cuda" and not _cuda_available(torch):
+            self.device = "cpu"
+            self.add(
+                "cuda",
+                "fail",
+                f"--device cuda, but torch {getattr(torch, '__version__', '?')} sees no CUDA "
+                "device (torch.cuda.is_available() is False); the checks below ran on the host",
+            )
         else:
             self.device = wanted
-        if "device" in self.config:
+        if "device" in self.config or self._constructor_reads("device"):
             self.config["device"] = self.device
+
+    def _constructor_reads(self, key: str) -> bool:
+        if self.plan is None:
+            return False
+        cons = self.plan.constructor
+        return any(k.name == key for k in cons.keys) or any(p.name == key for p in cons.params)
 
     def _load(self) -> bool:
         t0 = time.perf_counter()
