@@ -289,6 +289,14 @@ def serve_scaled(
             ray.init(address=ray_address, logging_level=logging.WARNING)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             fail(f"cannot join the Ray cluster at {ray_address}: {_first_line(exc)}", 2)
+        running = _running_apps()
+        if scale.app_name in running:
+            ray.shutdown()  # leaves the cluster, and that application, as they were
+            fail(
+                f"an application named {scale.app_name!r} already runs on the Ray cluster at "
+                f"{ray_address}; stop it first (`serve delete {scale.app_name}` there)",
+                2,
+            )
     status = 0
     try:
         serve.start(http_options={"host": options.host, "port": options.port})
@@ -325,6 +333,16 @@ def serve_scaled(
         _teardown(scale)
         if status:
             raise SystemExit(status)
+
+
+def _running_apps() -> set[str]:
+    """The Serve applications on the joined cluster (none when Serve is not running there)."""
+    from ray import serve
+
+    try:
+        return set(serve.status().applications)
+    except Exception:
+        return set()
 
 
 def _wait_for_signal() -> None:

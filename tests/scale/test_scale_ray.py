@@ -464,16 +464,26 @@ async def test_reactors_published_js_client_through_the_ingress(
 async def test_run_with_ray_address_joins_a_running_cluster_and_leaves_it_running(
     app: Deployed, http: aiohttp.ClientSession, steady_manifest: Path
 ) -> None:
-    """`reactor run --replicas 1 --ray-address ADDR` against this module's Ray instance: it
-    serves where that cluster's Serve already listens, and on SIGINT removes only its
-    application. (It replaces this module's application, so it runs last.)"""
+    """`reactor run --replicas 1 --ray-address ADDR` against this module's Ray instance. While
+    this module's application (also named `reactor`) runs, it refuses to replace it; once that
+    is gone, it serves where the cluster's Serve already listens and on SIGINT removes only its
+    own application. (It removes this module's application, so it runs last.)"""
     address = ray.get_runtime_context().gcs_address
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", "import sys; from reactor.cli import main; main(sys.argv[1:])",
-        "run", "--manifest", str(steady_manifest), "--replicas", "1", "--ray-address", address,
-        "--port", "8080", "--ice-host", "127.0.0.1",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    args = ["--manifest", str(steady_manifest), "--replicas", "1", "--ray-address", address]
+    args += ["--port", "8080", "--ice-host", "127.0.0.1"]
+
+    refused = await run_reactor(*args)
+    assert await asyncio.wait_for(refused.wait(), 60) == 2
+    assert refused.stderr is not None
+    said = (await refused.stderr.read()).decode()
+    assert (
+        f"error: an application named 'reactor' already runs on the Ray cluster at {address}"
+        in said
+    )
+    assert (await health(http, app))["replicas"] == 2  # untouched
+
+    serve.delete("reactor")
+    proc = await run_reactor(*args)
     assert proc.stdout is not None and proc.stderr is not None
     errors = asyncio.ensure_future(proc.stderr.read())
     try:
@@ -490,3 +500,10 @@ async def test_run_with_ray_address_joins_a_running_cluster_and_leaves_it_runnin
             proc.kill()
             await proc.wait()
         errors.cancel()
+
+
+async def run_reactor(*args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import sys; from reactor.cli import main; main(sys.argv[1:])",
+        "run", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
