@@ -322,9 +322,10 @@ class _Decisions:
     per_step: dict[str, tuple[str, bool]]
     triggers: list[str]
     keep_accumulation: bool
-    post_name: str
     """The loop reads the accumulator besides adding to it (a context window): the original's
     accumulation stays and the yield follows it."""
+    post_name: str
+    """The name of the per-chunk epilogue function (`postprocess` unless the original uses it)."""
 
 
 class _Builder(cst.CSTTransformer):
@@ -366,6 +367,13 @@ class _Builder(cst.CSTTransformer):
     ) -> cst.FunctionDef:
         if self.depth == 1:
             self.depth = 0
+            if self._pos(original) == self.d.loop_pos:
+                # a generator whose frames are not in a loop: its whole body is the "loop"
+                self.loop_done = True
+                positions = _NamePositions()
+                updated.body.visit(positions)
+                live = _LiveReads(self.d.direct_live, self.d.per_step, positions.not_refs)
+                updated = updated.with_changes(body=updated.body.visit(live))
             self.function = updated
         elif self.depth:
             self.depth -= 1
@@ -417,8 +425,8 @@ class _Builder(cst.CSTTransformer):
         emit = yield_statement(self.output_call, chunk_expression(plan, self.d.post_name))
         if sink.kind in ("index-write", "slice-write"):
             return cst.FlattenSentinel([updated, emit])
-        if sink.kind == "yield":
-            return _ReplaceYield(self.output_call).visit_statement(updated)
+        if sink.kind == "yield":  # every yield of the generator is wrapped (leave_Yield)
+            return updated
         if sink.kind in ("append", "cat") and self.d.keep_accumulation:
             return cst.FlattenSentinel([updated, emit])
         return emit
@@ -448,6 +456,15 @@ class _Builder(cst.CSTTransformer):
             keep[-1] = keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
             return updated.with_changes(items=keep)
         return cst.FlattenSentinel(list(updated.body.body))  # type: ignore[arg-type]
+
+    def leave_Yield(self, original: cst.Yield, updated: cst.Yield) -> cst.Yield:
+        """A generator pipeline: each frame it yields becomes an Output (not `yield from`)."""
+        fl = self.plan.frame_loop
+        if self.depth != 1 or fl is None or fl.sink.kind != "yield":
+            return updated
+        if updated.value is None or isinstance(updated.value, cst.From):
+            return updated
+        return updated.with_changes(value=_output(self.output_call, updated.value))
 
     # the frame loop ----------------------------------------------------------------------
     def leave_For(self, original: cst.For, updated: cst.For) -> cst.BaseStatement:
@@ -593,19 +610,6 @@ class _Builder(cst.CSTTransformer):
             test = " or ".join(f"{f}_changed" for f in key)
             out.append(cst.If(test=_expr(test), body=cst.IndentedBlock(body=nodes)))
         return out
-
-
-class _ReplaceYield(cst.CSTTransformer):
-    def __init__(self, output_call: str) -> None:
-        self.output_call = output_call
-
-    def visit_statement(self, stmt: cst.BaseStatement) -> cst.BaseStatement:
-        return stmt.visit(self)  # type: ignore[return-value]
-
-    def leave_Yield(self, original: cst.Yield, updated: cst.Yield) -> cst.Yield:
-        if updated.value is None or isinstance(updated.value, cst.From):
-            return updated
-        return updated.with_changes(value=_output(self.output_call, updated.value))
 
 
 def _output(output_call: str, frames: cst.BaseExpression) -> cst.BaseExpression:
@@ -990,11 +994,10 @@ def _loop_reads(wrapper: MetadataWrapper, span: Span, skip: Span | None = None) 
     positions = wrapper.resolve(PositionProvider)
     loop = None
     for node, r in positions.items():
-        if isinstance(node, (cst.For, cst.While, cst.ListComp, cst.GeneratorExp)) and (
-            r.start.line,
-            r.start.column,
-        ) == (span.start_line, span.start_col):
-            loop = node
+        if isinstance(
+            node, (cst.For, cst.While, cst.ListComp, cst.GeneratorExp, cst.FunctionDef)
+        ) and (r.start.line, r.start.column) == (span.start_line, span.start_col):
+            loop = node.body if isinstance(node, cst.FunctionDef) else node
             break
     if loop is None:
         return set()

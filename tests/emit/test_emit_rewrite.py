@@ -280,6 +280,30 @@ CASES += [
 
 CASES.append(
     (
+        "a-generator-has-every-yield-wrapped-and-live-reads-throughout",
+        """
+        import numpy as np
+
+        class G:
+            def frames(self, speed: float = 1.0):
+                x = np.zeros((8, 8, 3))
+                yield x
+                while True:
+                    x = x + speed
+                    yield np.clip(x, 0, 1)
+        """,
+        """
+        x = np.zeros((8, 8, 3))
+        yield Out(main_video=to_video(x))
+        while True:
+            x = x + self.state.speed
+            yield Out(main_video=to_video(np.clip(x, 0, 1)))
+        """,
+    )
+)
+
+CASES.append(
+    (
         "step-api-without-reset-steps-per-frame",
         """
         import numpy as np
