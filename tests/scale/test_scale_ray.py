@@ -106,6 +106,12 @@ def _remember_base(app: Deployed, http: aiohttp.ClientSession) -> Iterator[None]
     _BASE.pop(id(http), None)
 
 
+def loads(manifest: Path) -> list[int]:
+    """Process ids of every model load in this model folder (scale_models.LOADS)."""
+    log = manifest.with_name("loads.log")
+    return [int(line) for line in log.read_text().split()] if log.exists() else []
+
+
 async def stop(http: aiohttp.ClientSession, session_id: str) -> int:
     async with http.post(base_url(http) + "stop_session", json={"session_id": session_id}) as r:
         return r.status
@@ -178,7 +184,7 @@ async def test_two_clients_stream_side_by_side_with_independent_state(
 
 
 async def test_a_third_client_gets_409_with_its_place_in_line(
-    app: Deployed, http: aiohttp.ClientSession
+    app: Deployed, http: aiohttp.ClientSession, steady_manifest: Path
 ) -> None:
     first_status, first, _ = await start(http)
     second_status, second, _ = await start(http)
@@ -207,13 +213,16 @@ async def test_a_third_client_gets_409_with_its_place_in_line(
         status, body, _ = await start(http, fourth["ticket"])
         assert (status, body["ahead"]) == (409, 0)
         await stop(http, third_session["session_id"])
+        # Sessions come and go; each replica loaded the model once.
+        pids = [r["pid"] for r in (await health(http, app))["replica_states"]]
+        assert [loads(steady_manifest).count(pid) for pid in pids] == [1, 1]
     finally:
         await stop(http, first["session_id"])
         await stop(http, second["session_id"])
 
 
 async def test_a_killed_replica_ends_its_session_the_other_goes_on_and_it_comes_back(
-    app: Deployed, http: aiohttp.ClientSession
+    app: Deployed, http: aiohttp.ClientSession, steady_manifest: Path
 ) -> None:
     async with streaming(http, app) as doomed, streaming(http, app) as survivor:
         await doomed.wait_frames(5)
@@ -254,6 +263,7 @@ async def test_a_killed_replica_ends_its_session_the_other_goes_on_and_it_comes_
         )
         (revived,) = [r for r in back["replica_states"] if r["name"] == replica]
         assert revived["restarts"] >= 1
+        assert loads(steady_manifest).count(revived["pid"]) == 1  # the new process loaded it
         async with streaming(http, app) as newcomer:
             assert newcomer.session["replica"] == replica
             await newcomer.wait_frames(5)
