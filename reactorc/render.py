@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import io
 import keyword
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tokenize
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -86,6 +88,12 @@ def _env() -> jinja2.Environment:
     )
     env.filters["pyrepr"] = repr
     return env
+
+
+def decode_source(source: bytes) -> str:
+    """The text analysis parsed: decoded by the file's PEP 263 declaration, BOM dropped."""
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(source).readline)
+    return source.decode(encoding).removeprefix("\ufeff")
 
 
 def source_hash(source: bytes) -> str:
@@ -345,7 +353,7 @@ def render(
     target: Target = "reactor",
 ) -> dict[str, str]:
     """The output folder's files for `plan`, as {file name: text}; nothing is written."""
-    text = source.decode("utf-8-sig")
+    text = decode_source(source)
     names = names_for(plan, source_path)
     inference = rewrite(plan, text, names.output)
     rel = Path(os.path.relpath(source_path.resolve(), out_dir.resolve())).as_posix()

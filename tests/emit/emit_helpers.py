@@ -50,7 +50,7 @@ def golden_files(fx: Fixture) -> dict[str, str]:
     """The files `reactorc convert` makes for `fx` with `-o tests/golden/<name>`."""
     out_dir = GOLDEN / fx.name
     rel_source = Path("fixtures") / fx.name / "pipeline.py"
-    plan = explain(rel_source if (ROOT / rel_source).exists() else fx.pipeline_path)
+    plan = explain(ROOT / rel_source)
     return build_files(plan, ROOT / rel_source, out_dir)
 
 

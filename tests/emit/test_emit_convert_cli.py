@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from emit_helpers import ROOT, collect, wrapper_class
+from emit_helpers import ROOT, collect, convertible, reference, wrapper_class
 
 from reactorc.render import split_header
 
@@ -312,3 +312,28 @@ def test_symbol_and_loop_line_choose_the_same_wrapper_the_ranking_chose(tmp_path
     assert done.returncode == 0, done.stderr
     for name in FILES:
         assert (named / name).read_text() == (chosen / name).read_text(), name
+
+
+def test_crlf_bom_and_latin1_sources_convert_and_run(tmp_path: Path) -> None:
+    text = SEED.read_text(encoding="utf-8")
+    crlf = tmp_path / "crlf.py"
+    crlf.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode("utf-8"))
+    latin = tmp_path / "latin.py"
+    latin.write_bytes(
+        ("# -*- coding: latin-1 -*-\n" + text.replace("a sunny meadow", "a sunny café")).encode(
+            "latin-1"
+        )
+    )
+    expected = reference(next(fx for fx in convertible() if fx.name == "seed"))
+    for source, module in ((crlf, "crlf_stream.py"), (latin, "latin_stream.py")):
+        out = tmp_path / source.stem
+        done = reactorc("convert", source, "-o", out)
+        assert done.returncode == 0, done.stderr
+        model = wrapper_class(out)()
+        model.load({"height": 64, "width": 64})
+        frames = collect(model, 16, queue_frames=8)
+        if source is crlf:
+            assert np.array_equal(frames, expected)
+        else:
+            assert 'default="a sunny café"' in (out / module).read_text(encoding="utf-8")
+            assert not np.array_equal(frames, expected)  # the prompt differs
