@@ -40,6 +40,19 @@ class _ClientSide:
     received: list[tuple[int, float]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     new_frame: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: bool = False
+    """The stream is over: the video track ended, or the model failed for good."""
+
+    def on_message(self, raw: str | bytes) -> None:
+        try:
+            message = json.loads(raw)
+        except ValueError:
+            return
+        self.messages.append(message)
+        data = message.get("data", {}) if isinstance(message, dict) else {}
+        if data.get("type") == "error" and data.get("data", {}).get("fatal"):
+            self.ended = True
+            self.new_frame.set()
 
 
 def _watch_runner(runner: Any, server_side: _ServerSide, track: str, update_field: str) -> None:
@@ -200,16 +213,20 @@ async def _client_run(
     try:
         channel = pc.createDataChannel("data")
         channel.on("open", opened.set)
-        channel.on("message", lambda m: client.messages.append(json.loads(m)))
+        channel.on("message", client.on_message)
         transceivers = [pc.addTransceiver(t["kind"], direction="recvonly") for t in tracks]
         wanted_mid: list[str] = []
 
         async def read_video(track: Any) -> None:
-            with contextlib.suppress(MediaStreamError):
-                while True:
-                    frame = await track.recv()
-                    client.received.append((int(frame.pts), time.monotonic()))
-                    client.new_frame.set()
+            try:
+                with contextlib.suppress(MediaStreamError):
+                    while True:
+                        frame = await track.recv()
+                        client.received.append((int(frame.pts), time.monotonic()))
+                        client.new_frame.set()
+            finally:
+                client.ended = True
+                client.new_frame.set()
 
         def on_track(track: Any) -> None:
             if track.kind != "video":
@@ -260,7 +277,7 @@ async def _client_run(
         await _wait_frames(client, count, WAIT_UPDATE + count / 5)
         if update is not None:
             deadline = time.monotonic() + WAIT_UPDATE
-            while time.monotonic() < deadline:
+            while time.monotonic() < deadline and not client.ended:
                 target = _first_after_update(server_side)
                 sent_pts = [p for p, _ in server_side.sent]
                 if target is not None and _arrival_of(target, client, sent_pts) is not None:
@@ -279,6 +296,8 @@ async def _client_run(
 async def _wait_frames(client: _ClientSide, count: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while len(client.received) < count:
+        if client.ended:
+            return False
         left = deadline - time.monotonic()
         if left <= 0:
             return False

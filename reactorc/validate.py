@@ -651,6 +651,9 @@ class _Validation:
         adaptive pacer the rate it scheduled (its due times); interval error = how far each
         interval between two released frames is from the scheduled one."""
         name = "pacing"
+        if rec.errors or rec.ended_early:
+            self.add(name, "skip", "the session did not run normally (see the checks above)")
+            return
         if len(rec.received) < 3:
             self.add(name, "skip", "too few frames to measure pacing")
             return
