@@ -83,15 +83,27 @@ def _diff(old: str, new: str, out_dir: Path, name: str) -> str:
     )
 
 
+def committed_target(out: Path) -> str:
+    """The target a committed output was converted for: the Reactor platform's manifest form
+    (`runtime: {import: ...}`) means reactor-runtime."""
+    import yaml
+
+    try:
+        data = yaml.safe_load((out / "reactor.yaml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return "reactor"
+    return "reactor-runtime" if isinstance(data, dict) and "runtime" in data else "reactor"
+
+
 def run_check(
     path: Path,
     out: Path,
     symbol: str | None,
     loop_line: int | None,
-    target: str,
+    target: str | None,
     then_validate: bool,
 ) -> int:
-    """The `check` command's body; returns the exit status."""
+    """The `check` command's body; returns the exit status. `target` None: as committed."""
     import sys
 
     from rich.console import Console
@@ -102,6 +114,8 @@ def run_check(
     from reactorc.report import print_diagnostics
 
     err = Console(stderr=True, highlight=False)
+    if target is None:
+        target = committed_target(out)
     if target not in TARGETS:
         err.print(f"error: --target must be one of {', '.join(TARGETS)}, got {target!r}")
         return 2
@@ -124,6 +138,12 @@ def run_check(
         return 1
     result = compare_output(out, files)
     convert_cmd = f"reactorc convert {path} -o {out}"
+    if symbol:
+        convert_cmd += f" --symbol {symbol}"
+    if loop_line:
+        convert_cmd += f" --loop-line {loop_line}"
+    if target != "reactor":
+        convert_cmd += f" --target {target}"
     if result.hand_edited:
         names = ", ".join(result.hand_edited)
         err.print(

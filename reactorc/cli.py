@@ -185,8 +185,11 @@ def check(
         typer.Option("--loop-line", min=1, help="Line of the frame loop's header."),
     ] = None,
     target: Annotated[
-        str, typer.Option("--target", help="reactor or reactor-runtime, as converted.")
-    ] = "reactor",
+        str | None,
+        typer.Option(
+            "--target", help="reactor or reactor-runtime (default: as the committed reactor.yaml)."
+        ),
+    ] = None,
     then_validate: Annotated[
         bool, typer.Option("--validate", help="When current, also run `reactorc validate`.")
     ] = False,

@@ -133,3 +133,15 @@ def test_the_pre_commit_hook_runs_reactorc_check() -> None:
     assert hook["entry"] == "reactorc check"
     assert hook["language"] == "python"
     assert hook["pass_filenames"] is False
+
+
+def test_the_target_is_taken_from_the_committed_output(tmp_path) -> None:
+    shutil.copy(SEED, tmp_path / "pipeline.py")
+    done = _reactorc(
+        "convert", "pipeline.py", "-o", "out", "--target", "reactor-runtime", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert _reactorc("check", "pipeline.py", "-o", "out", cwd=tmp_path).returncode == 0
+    other = _reactorc("check", "pipeline.py", "-o", "out", "--target", "reactor", cwd=tmp_path)
+    assert other.returncode == 1
+    assert "stale: pipeline_stream.py, reactor.yaml" in other.stderr

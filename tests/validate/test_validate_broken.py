@@ -143,3 +143,36 @@ def test_a_missing_original_fails_the_import_with_its_path(seed, tmp_path) -> No
     report = _run(seed)
     assert _failed(report) == ["import"]
     assert "the original pipeline is missing" in check(report, "import").detail
+
+
+def test_progress_is_reported_per_session_frame_by_frame(seed) -> None:
+    seen: list[tuple[str, int, int]] = []
+    report = validate(
+        seed,
+        ValidateOptions(device="cpu", frames=8),
+        progress=lambda phase, done, total: seen.append((phase, done, total)),
+    )
+    assert report.ok
+    phases = list(dict.fromkeys(p for p, _, _ in seen))
+    assert phases == [
+        "default state",
+        "live prompt",
+        "live guidance_scale",
+        "restart num_frames",
+        "restart seed",
+    ]
+    baseline = [(d, t) for p, d, t in seen if p == "default state"]
+    assert baseline[0] == (0, baseline[0][1]) and baseline[-1][0] == baseline[-1][1] >= 16
+
+
+def test_a_reactor_runtime_target_output_validates(tmp_path) -> None:
+    from validate_helpers import SEED, explain
+
+    from reactorc.convert import build_files
+    from reactorc.write import write_output
+
+    folder = tmp_path / "rr"
+    write_output(folder, build_files(explain(SEED), SEED, folder, "reactor-runtime"))
+    report = validate(folder, ValidateOptions(device="cpu", frames=4))
+    assert report.ok, [(c.name, c.detail) for c in report.checks if c.status == "fail"]
+    assert report.model == "pipeline_stream:OriginalPipelineStream"
