@@ -35,9 +35,17 @@ RELAY_HEADERS = frozenset(
 )
 """Request headers the ingress passes on; the rest (hop-by-hop, host) stay behind."""
 
-RESPONSE_HEADERS = frozenset({"content-type", "cache-control", "retry-after", "vary"}) | frozenset(
-    {"access-control-allow-origin", "access-control-allow-private-network"}
+RESPONSE_HEADERS = frozenset(
+    {
+        "content-type",
+        "cache-control",
+        "retry-after",
+        "vary",
+        "access-control-allow-origin",
+        "access-control-allow-private-network",
+    }
 )
+"""Response headers passed back to the client (the ingress sets CORS on every answer too)."""
 
 NOT_THIS_PROCESS = 0
 """`relay()`'s status when the caller expected another process of this replica (the one that
