@@ -161,13 +161,16 @@ def validate(
         int | None,
         typer.Option("--tolerance", min=0, max=255, help="Allowed difference per channel (0-255)."),
     ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait for a frame before giving up.")
+    ] = 120.0,
 ) -> None:
     """Run the wrapper in FOLDER for real and check it (exit 1 when a check fails)."""
     from reactorc.validate_cli import run_validate
 
     raise typer.Exit(
         run_validate(
-            folder, device, frames, stream, as_json, tuple(change or ()), config, tolerance
+            folder, device, frames, stream, as_json, tuple(change or ()), config, tolerance, timeout
         )
     )
 

@@ -113,6 +113,9 @@ class ValidateOptions:
     config_path: Path | None = None
     tolerance: int | None = None
     """Largest allowed difference per pixel channel (0-255) in the equivalence check."""
+    timeout: float = 120.0
+    """Seconds to wait for a frame (the first one of a session included) before the model is
+    called stuck."""
 
 
 Progress = Callable[[str, int, int], None]
@@ -127,6 +130,8 @@ def validate(folder: Path, options: ValidateOptions, progress: Progress = _no_pr
     """Run every check on the converted `folder`; UsageError for bad usage (exit 2)."""
     if options.frames < 2:
         raise UsageError(f"--frames {options.frames}: pass at least 2")
+    if not options.timeout > 0:
+        raise UsageError(f"--timeout {options.timeout}: pass a number of seconds above 0")
     if options.device not in DEVICES:
         raise UsageError(f"--device must be one of {', '.join(DEVICES)}, got {options.device!r}")
     started = time.perf_counter()
@@ -203,7 +208,7 @@ class _Validation:
             endless = reference.endless
         except ReferenceUnavailable as exc:
             reference_problem = f"skip:{exc}"
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             reference_problem = f"fail:the original raised {type(exc).__name__}: {_line(exc)}"
         clip = len(reference.frames) if reference is not None and not endless else None
         fields = self._fields()
@@ -352,7 +357,7 @@ class _Validation:
         try:
             model = self.cls()
             model.load(dict(self.config))
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             self.add(
                 "load",
                 "fail",
@@ -395,6 +400,8 @@ class _Validation:
                 realtime=realtime,
                 queue_frames=8 if realtime else 1,
                 on_frame=tick,
+                first_frame_timeout=self.options.timeout,
+                frame_timeout=self.options.timeout,
             )
         )
 
@@ -402,8 +409,11 @@ class _Validation:
 
     def _first_frame(self, rec: SessionRecord) -> None:
         if not rec.frames:
-            why = rec.errors[0] if rec.errors else rec.ended_early or "no frame arrived"
-            self.add("first frame", "fail", f"no frame: {why}")
+            if rec.errors:
+                why = f"the model failed before its first frame: {rec.errors[0]}"
+            else:
+                why = rec.ended_early or "no frame arrived"
+            self.add("first frame", "fail", why)
             return
         self.add(
             "first frame",

@@ -29,6 +29,7 @@ def run_validate(
     changes: tuple[str, ...],
     config: Path | None,
     tolerance: int | None,
+    timeout: float = 120.0,
 ) -> int:
     """The `validate` command's body; returns the exit status."""
     err = Console(stderr=True, highlight=False)
@@ -42,6 +43,7 @@ def run_validate(
         changes=changes,
         config_path=config,
         tolerance=tolerance,
+        timeout=timeout,
     )
     # The runtime logs model errors with tracebacks; validate reports them as checks instead.
     logging.getLogger("reactor").setLevel(logging.CRITICAL)
@@ -52,6 +54,13 @@ def run_validate(
             report = validate(folder, options)
     except UsageError as exc:
         err.print(f"error: {exc}", soft_wrap=True)
+        return 2
+    except Exception as exc:  # a bug in validate itself: one line, not a traceback
+        err.print(
+            f"error: internal error in reactorc validate: {type(exc).__name__}: {exc}; "
+            "this is a bug in reactorc, please report it",
+            soft_wrap=True,
+        )
         return 2
     if as_json:
         sys.stdout.write(json.dumps(report.to_json(), indent=2) + "\n")

@@ -68,6 +68,8 @@ async def run_session(
     queue_frames: int = 8,
     on_frame: Callable[[], None] | None = None,
     track: str | None = None,
+    first_frame_timeout: float = FIRST_FRAME_TIMEOUT,
+    frame_timeout: float = FRAME_TIMEOUT,
 ) -> SessionRecord:
     """Collect `count` frames of the first video track (or `track`) from a fresh session."""
     runner = Runner(model, realtime=realtime, queue_frames=queue_frames)
@@ -99,7 +101,7 @@ async def run_session(
                 rejected = await runner.command(f"set_{change.field}", {change.field: change.value})
                 record.sent_at[change.field] = len(record.frames)
                 record.rejected.extend(r.message() for r in rejected)
-            timeout = FIRST_FRAME_TIMEOUT if not record.frames else FRAME_TIMEOUT
+            timeout = first_frame_timeout if not record.frames else frame_timeout
             try:
                 frame = await asyncio.wait_for(frames.__anext__(), timeout)
             except StopAsyncIteration:
@@ -110,9 +112,10 @@ async def run_session(
                 )
                 break
             except TimeoutError:
+                where = f"after frame {len(record.frames) - 1}" if record.frames else "of the start"
                 record.ended_early = (
-                    f"no frame within {timeout:.0f} s after {len(record.frames)} frames "
-                    "(the model seems stuck)"
+                    f"no frame within {timeout:g} s {where} (the model seems stuck; "
+                    "--timeout sets the wait)"
                 )
                 break
             if frame.track != name:

@@ -176,3 +176,11 @@ def test_a_reactor_runtime_target_output_validates(tmp_path) -> None:
     report = validate(folder, ValidateOptions(device="cpu", frames=4))
     assert report.ok, [(c.name, c.detail) for c in report.checks if c.status == "fail"]
     assert report.model == "pipeline_stream:OriginalPipelineStream"
+
+
+@pytest.mark.slow
+def test_a_model_that_never_yields_fails_the_first_frame_within_the_timeout(seed) -> None:
+    edit_wrapper(seed, "pipeline = self.pipeline\n", "__import__('time').sleep(60)\n")
+    report = _run(seed, timeout=1.0)
+    assert _failed(report) == ["first frame"]
+    assert "no frame within 1 s of the start" in check(report, "first frame").detail

@@ -65,6 +65,7 @@ def test_the_table_names_the_failed_check_and_exit_is_1(tmp_path) -> None:
         (["validate", "tests/golden/seed", "--change", "guidance_scale=high"], "expected a number"),
         (["validate", "tests/golden/seed", "--change", "seed=0"], "that is the default"),
         (["validate", "tests/golden/seed", "--config", "no/such.yml"], "--config no/such.yml"),
+        (["validate", "tests/golden/seed", "--timeout", "0"], "--timeout 0.0: pass a number"),
     ],
 )
 def test_bad_usage_exits_2_with_one_line(args: list[str], message: str) -> None:
