@@ -25,6 +25,8 @@ from typing import Any
 WAIT_FIRST_FRAME = 30.0
 WAIT_UPDATE = 15.0
 SETUP_TIMEOUT = 20.0
+PING_TIMEOUT = 600.0
+"""The probe sends no pings; the server must not drop it as a vanished client meanwhile."""
 
 
 @dataclass
@@ -167,7 +169,7 @@ async def _probe(model: Any, count: int, update: tuple[str, Any] | None) -> list
     _watch_runner(runner, server_side, video[0], update[0] if update else "")
     server = ReactorServer(
         runner,
-        ServeOptions(host="127.0.0.1", port=0, ice_hosts=("127.0.0.1",)),
+        ServeOptions(host="127.0.0.1", port=0, ice_hosts=("127.0.0.1",), ping_timeout=PING_TIMEOUT),
         model_name="validate",
     )
     stop = asyncio.Event()

@@ -246,7 +246,7 @@ class _Validation:
             for f in live:
                 self._live_check(f, baseline, changes)
             for f in restart:
-                self._restart_check(f, baseline, clip, changes)
+                self._restart_check(f, baseline, clip, changes, endless)
         self._pacing(baseline)
         if cuda_probe is not None:
             self.checks.extend(cuda_probe.checks(self.model))
@@ -564,16 +564,23 @@ class _Validation:
         self._compare_after_change(name, f.name, value, rec, baseline, None)
 
     def _restart_check(
-        self, f: Any, baseline: SessionRecord, clip: int | None, changes: dict[str, Any]
+        self,
+        f: Any,
+        baseline: SessionRecord,
+        clip: int | None,
+        changes: dict[str, Any],
+        endless: bool,
     ) -> None:
         name = f"restart: {f.name}"
         if clip is None:
-            self.add(
-                name,
-                "skip",
+            why = (
                 "the original never ends a clip (a generator or step API), so a restart field "
-                "applies only when the model restarts",
+                "applies only when the model restarts"
+                if endless
+                else "the clip length is unknown: the original's own clip could not be taken "
+                "(see equivalence)"
             )
+            self.add(name, "skip", why)
             return
         value, why = self._value_for(f, False, changes)
         if why:

@@ -184,3 +184,44 @@ def test_a_model_that_never_yields_fails_the_first_frame_within_the_timeout(seed
     report = _run(seed, timeout=1.0)
     assert _failed(report) == ["first frame"]
     assert "no frame within 1 s of the start" in check(report, "first frame").detail
+
+
+RAW_WRITER = """
+import numpy as np
+
+
+class RawWriter:
+    def __init__(self, path):
+        self.fh = open(path, "wb")
+
+    def write(self, frame):
+        self.fh.write(frame.tobytes())
+
+    def close(self):
+        self.fh.close()
+
+
+class Recorder:
+    def __init__(self, out_path="clip.raw"):
+        self.out_path = out_path
+
+    def record(self, num_frames: int = 6, level: int = 10):
+        writer = RawWriter(self.out_path)
+        for i in range(num_frames):
+            writer.write(np.full((8, 8, 3), level + 3 * i, np.uint8))
+        writer.close()
+"""
+
+
+def test_frames_written_in_an_unknown_format_skip_equivalence_with_the_reason(tmp_path) -> None:
+    source = tmp_path / "recorder.py"
+    source.write_text(RAW_WRITER, encoding="utf-8")
+    folder = convert_into(tmp_path / "out", source)
+    report = _run(folder)
+    assert report.ok
+    eq = check(report, "equivalence")
+    assert eq.status == "skip"
+    assert "no .npy file or folder of .npy/.ppm frames it wrote was found" in eq.detail
+    restart = check(report, "restart: num_frames")
+    assert restart.status == "skip" and "clip length is unknown" in restart.detail
+    assert check(report, "live: level").status == "pass"
