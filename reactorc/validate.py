@@ -750,14 +750,9 @@ def pick_value(f: Any, live: bool) -> Any:
     default = f.default
     kind = f.kind
     info = f.info
-    if f.choices:
-        for choice in f.choices:
-            wire = choice
-            if kind == "enum" and default is not None and not isinstance(default, type(choice)):
-                wire = choice
-            if not _same(wire, getattr(default, "value", default)):
-                return wire
-        return default
+    if f.choices:  # wire values (an Enum field's default is its member)
+        current = getattr(default, "value", default)
+        return next((c for c in f.choices if not _same(c, current)), current)
     if kind == "bool":
         return not default
     if kind == "int":
