@@ -337,3 +337,22 @@ def test_crlf_bom_and_latin1_sources_convert_and_run(tmp_path: Path) -> None:
         else:
             assert 'default="a sunny café"' in (out / module).read_text(encoding="utf-8")
             assert not np.array_equal(frames, expected)  # the prompt differs
+
+
+def test_a_wrapper_moved_away_from_its_original_says_so(tmp_path: Path) -> None:
+    source = tmp_path / "src" / "pipeline.py"
+    source.parent.mkdir()
+    source.write_text(SEED.read_text())
+    out = tmp_path / "out"
+    assert reactorc("convert", source, "-o", out).returncode == 0
+    moved = tmp_path / "elsewhere" / "deeper" / "out"
+    moved.parent.mkdir(parents=True)
+    out.rename(moved)
+    reactor = Path(sys.executable).with_name("reactor")
+    done = _headless(
+        [str(reactor), "run", "--headless", "--frames", "2", "--out", str(tmp_path / "c.mp4")],
+        moved,
+    )
+    assert done.returncode == 2
+    assert "the original pipeline is missing" in done.stderr
+    assert "Traceback" not in done.stderr
