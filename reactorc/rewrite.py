@@ -10,15 +10,36 @@ decides nothing the plan does not say; what it cannot express is a `RewriteError
 from __future__ import annotations
 
 import builtins
-import keyword
-import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from reactorc.plan import EpilogueStatement, Plan, PreLoopStatement, Span
+from reactorc.plan import Plan, PreLoopStatement, Span
+from reactorc.rewrite_chunk import (
+    accumulator,
+    accumulator_code,
+    chunk_expression,
+    epilogue_statements,
+    frames_return,
+    postprocess_params,
+    replace_code,
+    simple_epilogue,
+)
+from reactorc.rewrite_names import (
+    NamePositions,
+    bound_names,
+    code_of,
+    fresh_name,
+    iter_nodes,
+    module_bindings,
+    parse_expr,
+    parse_stmt,
+    referenced_names,
+    rename,
+)
+from reactorc.rewrite_step import step_body
 
 WRAPPER_SELF = "__wrapper_self__"
 """Placeholder for the wrapper's own `self` while the original's `self` is being renamed."""
@@ -45,9 +66,6 @@ WRAPPER_NAMES: dict[str, str] = {
 }
 """Module-level names the wrapper defines itself, with the import that binds them ("" = its own
 definition): an original's global of the same name is bound under another name."""
-
-COLLECT_CALLS = frozenset({"np.stack", "numpy.stack", "np.array", "numpy.array", "torch.stack"})
-"""Collecting calls that, applied to a list of one frame, only add a leading axis of one."""
 
 
 class RewriteError(Exception):
@@ -85,69 +103,6 @@ class Inference:
 # Small name transformers (no metadata: they run on detached, already-edited trees)
 
 
-class _NamePositions(cst.CSTVisitor):
-    """Remembers which Name nodes are not variable references (attributes, keywords, defs)."""
-
-    def __init__(self) -> None:
-        self.not_refs: set[int] = set()
-
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        self.not_refs.add(id(node.attr))
-
-    def visit_Arg(self, node: cst.Arg) -> None:
-        if node.keyword is not None:
-            self.not_refs.add(id(node.keyword))
-
-    def visit_Param(self, node: cst.Param) -> None:
-        self.not_refs.add(id(node.name))
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.not_refs.add(id(node.name))
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self.not_refs.add(id(node.name))
-
-    def visit_ImportAlias(self, node: cst.ImportAlias) -> None:
-        for n in _iter(node):
-            self.not_refs.add(id(n))
-
-
-class _AllNodes(cst.CSTVisitor):
-    def __init__(self) -> None:
-        self.nodes: list[cst.CSTNode] = []
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        self.nodes.append(node)
-        return True
-
-
-def _iter(node: cst.CSTNode) -> Iterable[cst.CSTNode]:
-    """`node` and everything under it, in one traversal (libcst's `children` re-visits)."""
-    collect = _AllNodes()
-    node.visit(collect)
-    return collect.nodes
-
-
-class _Rename(cst.CSTTransformer):
-    """Replace variable references by name with an expression (all occurrences, any context)."""
-
-    def __init__(self, mapping: dict[str, cst.BaseExpression], not_refs: set[int]) -> None:
-        self.mapping = mapping
-        self.not_refs = not_refs
-
-    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
-        if id(original) in self.not_refs:
-            return updated
-        return self.mapping.get(original.value, updated)
-
-
-def rename(node: cst.CSTNode, mapping: dict[str, cst.BaseExpression]) -> cst.CSTNode:
-    """`node` with variable references renamed per `mapping` (attributes/keywords untouched)."""
-    positions = _NamePositions()
-    node.visit(positions)
-    return node.visit(_Rename(mapping, positions.not_refs))
-
-
 class _LiveReads(cst.CSTTransformer):
     """Inside the frame loop: read live fields from the wrapper's state, per-step sequences too."""
 
@@ -183,12 +138,8 @@ class _LiveReads(cst.CSTTransformer):
         return _state_attr(original.value)
 
 
-def _code(node: cst.CSTNode) -> str:
-    return cst.Module(body=[]).code_for_node(node)
-
-
 def _code_of_slices(slices: Sequence[cst.SubscriptElement]) -> str:
-    return ", ".join(_code(s.slice).strip() for s in slices)
+    return ", ".join(code_of(s.slice).strip() for s in slices)
 
 
 def _state_attr(field: str) -> cst.Attribute:
@@ -198,96 +149,8 @@ def _state_attr(field: str) -> cst.Attribute:
     )
 
 
-def _stmt(code: str) -> cst.BaseStatement:
-    return cst.parse_statement(code)
-
-
-def _expr(code: str) -> cst.BaseExpression:
-    return cst.parse_expression(code)
-
-
 # --------------------------------------------------------------------------------------------
 # Facts about the original function that the plan gives as code, re-found in the tree
-
-
-def _bound_names(node: cst.CSTNode) -> set[str]:
-    """Every name the function binds: parameters, assignment and loop targets, defs, imports."""
-    out: set[str] = set()
-
-    def targets(t: cst.BaseExpression) -> None:
-        if isinstance(t, cst.Name):
-            out.add(t.value)
-        elif isinstance(t, (cst.Tuple, cst.List)):
-            for el in t.elements:
-                targets(el.value)
-        elif isinstance(t, cst.StarredElement):
-            targets(t.value)
-
-    for n in _iter(node):
-        if isinstance(n, cst.Param):
-            out.add(n.name.value)
-        elif isinstance(n, (cst.AssignTarget, cst.AnnAssign, cst.AugAssign, cst.For, cst.CompFor)):
-            targets(n.target)
-        elif isinstance(n, cst.AsName):
-            targets(n.name)  # type: ignore[arg-type]
-        elif isinstance(n, cst.NamedExpr):
-            targets(n.target)
-        elif isinstance(n, (cst.FunctionDef, cst.ClassDef)):
-            out.add(n.name.value)
-        elif isinstance(n, cst.ImportAlias):
-            out.add(_alias_binding(n))
-        elif isinstance(n, cst.ExceptHandler) and n.name is not None:
-            targets(n.name.name)  # type: ignore[arg-type]
-    return out
-
-
-def _referenced_names(node: cst.CSTNode) -> set[str]:
-    positions = _NamePositions()
-    node.visit(positions)
-    return {
-        n.value for n in _iter(node) if isinstance(n, cst.Name) and id(n) not in positions.not_refs
-    }
-
-
-def _alias_binding(alias: cst.ImportAlias) -> str:
-    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
-        return alias.asname.name.value
-    return _code(alias.name).split(".")[0]
-
-
-def module_bindings(module: cst.Module) -> dict[str, str]:
-    """Names the original binds at module level: name -> the import statement that binds it,
-    or "" when it is bound otherwise (def, class, assignment, guarded or relative import)."""
-    out: dict[str, str] = {}
-    for stmt in module.body:
-        if isinstance(stmt, cst.SimpleStatementLine):
-            for small in stmt.body:
-                if isinstance(small, cst.Import):
-                    for alias in small.names:
-                        out[_alias_binding(alias)] = f"import {_code(alias).strip().rstrip(',')}"
-                elif isinstance(small, cst.ImportFrom) and not isinstance(
-                    small.names, cst.ImportStar
-                ):
-                    relative = bool(small.relative)
-                    mod = _code(small.module) if small.module is not None else ""
-                    for alias in small.names:
-                        name = _alias_binding(alias)
-                        if relative or not mod:
-                            out[name] = ""
-                        else:
-                            out[name] = f"from {mod} import {_code(alias).strip().rstrip(',')}"
-                else:
-                    for name in _bound_names(small):
-                        out.setdefault(name, "")
-        elif isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-            out[stmt.name.value] = ""
-        else:  # if/try/with at module level: whatever they bind comes from the module itself
-            for n in _iter(stmt):
-                if isinstance(n, (cst.FunctionDef, cst.ClassDef)):
-                    out.setdefault(n.name.value, "")
-            for name in _bound_names(stmt):
-                out[name] = ""
-    return out
 
 
 def _is_guard(stmt: cst.CSTNode) -> bool:
@@ -370,7 +233,7 @@ class _Builder(cst.CSTTransformer):
             if self._pos(original) == self.d.loop_pos:
                 # a generator whose frames are not in a loop: its whole body is the "loop"
                 self.loop_done = True
-                positions = _NamePositions()
+                positions = NamePositions()
                 updated.body.visit(positions)
                 live = _LiveReads(self.d.direct_live, self.d.per_step, positions.not_refs)
                 updated = updated.with_changes(body=updated.body.visit(live))
@@ -492,7 +355,7 @@ class _Builder(cst.CSTTransformer):
 
     def _comprehension_loop(self, stmt: cst.SimpleStatementLine) -> cst.BaseStatement:
         comp = None
-        for n in _iter(stmt):
+        for n in iter_nodes(stmt):
             if isinstance(n, (cst.ListComp, cst.GeneratorExp)):
                 r = self.get_metadata(PositionProvider, n)
                 if (r.start.line, r.start.column) == self.d.loop_pos:
@@ -504,7 +367,7 @@ class _Builder(cst.CSTTransformer):
             body.append(
                 cst.If(
                     test=cst.UnaryOperation(operator=cst.Not(), expression=cond.test),
-                    body=cst.IndentedBlock(body=[_stmt("continue")]),
+                    body=cst.IndentedBlock(body=[parse_stmt("continue")]),
                 )
             )
         body.append(
@@ -526,15 +389,15 @@ class _Builder(cst.CSTTransformer):
         body = list(loop.body.body)
         # live reads where the loop uses them
         block = cst.IndentedBlock(body=body)
-        positions = _NamePositions()
+        positions = NamePositions()
         block.visit(positions)
         block = block.visit(_LiveReads(self.d.direct_live, self.d.per_step, positions.not_refs))
         body = list(block.body)
         head: list[cst.BaseStatement] = []
         head += self._recompute_block()
-        head += [_stmt(f"{f} = {WRAPPER_SELF}.state.{f}") for f in self.d.refresh_live]
+        head += [parse_stmt(f"{f} = {WRAPPER_SELF}.state.{f}") for f in self.d.refresh_live]
         if isinstance(loop, cst.For) and fl.progress_wrapper and fl.iterable:
-            loop = loop.with_changes(iter=_expr(fl.iterable))
+            loop = loop.with_changes(iter=parse_expr(fl.iterable))
         if isinstance(loop, cst.For) and self._iterates_live_sequence(loop):
             return self._indexed_loop(loop, head, body)
         return loop.with_changes(body=loop.body.with_changes(body=[*head, *body]))
@@ -558,24 +421,24 @@ class _Builder(cst.CSTTransformer):
         sequence is used from the next frame on (at the same position)."""
         assert isinstance(loop.iter, cst.Name)
         seq = loop.iter.value
-        position = _fresh("position", self._taken())
+        position = fresh_name("position", self._taken())
         fetch = cst.SimpleStatementLine(
             body=[
                 cst.Assign(
                     targets=[cst.AssignTarget(target=loop.target)],
-                    value=_expr(f"{seq}[{position}]"),
+                    value=parse_expr(f"{seq}[{position}]"),
                 )
             ]
         )
-        new_body = [*head, fetch, _stmt(f"{position} += 1"), *body]
+        new_body = [*head, fetch, parse_stmt(f"{position} += 1"), *body]
         while_loop = cst.While(
-            test=_expr(f"{position} < len({seq})"),
+            test=parse_expr(f"{position} < len({seq})"),
             body=cst.IndentedBlock(body=new_body),
         )
-        return cst.FlattenSentinel([_stmt(f"{position} = 0"), while_loop])  # type: ignore[return-value]
+        return cst.FlattenSentinel([parse_stmt(f"{position} = 0"), while_loop])  # type: ignore[return-value]
 
     def _taken(self) -> set[str]:
-        return _bound_names(self.function) if self.function is not None else set()
+        return bound_names(self.function) if self.function is not None else set()
 
     def _recompute_block(self) -> list[cst.BaseStatement]:
         triggers = self.d.triggers
@@ -588,17 +451,17 @@ class _Builder(cst.CSTTransformer):
         ]
         if len(triggers) == 1:
             (f,) = triggers
-            inner = [_stmt(f"{f} = {WRAPPER_SELF}.state.{f}"), *(node for _, node in stmts)]
+            inner = [parse_stmt(f"{f} = {WRAPPER_SELF}.state.{f}"), *(node for _, node in stmts)]
             return [
                 cst.If(
-                    test=_expr(f"{WRAPPER_SELF}.state.{f} != {f}"),
+                    test=parse_expr(f"{WRAPPER_SELF}.state.{f} != {f}"),
                     body=cst.IndentedBlock(body=inner),
                 )
             ]
         out: list[cst.BaseStatement] = [
-            _stmt(f"{f}_changed = {WRAPPER_SELF}.state.{f} != {f}") for f in triggers
+            parse_stmt(f"{f}_changed = {WRAPPER_SELF}.state.{f} != {f}") for f in triggers
         ]
-        out += [_stmt(f"{f} = {WRAPPER_SELF}.state.{f}") for f in triggers]
+        out += [parse_stmt(f"{f} = {WRAPPER_SELF}.state.{f}") for f in triggers]
         groups: list[tuple[tuple[str, ...], list[cst.BaseStatement]]] = []
         for pre, node in stmts:
             key = tuple(f for f in triggers if f in pre.depends_on)
@@ -608,13 +471,13 @@ class _Builder(cst.CSTTransformer):
                 groups.append((key, [node]))
         for key, nodes in groups:
             test = " or ".join(f"{f}_changed" for f in key)
-            out.append(cst.If(test=_expr(test), body=cst.IndentedBlock(body=nodes)))
+            out.append(cst.If(test=parse_expr(test), body=cst.IndentedBlock(body=nodes)))
         return out
 
 
 def _output(output_call: str, frames: cst.BaseExpression) -> cst.BaseExpression:
     return cst.Call(
-        func=_expr(output_call),
+        func=parse_expr(output_call),
         args=[
             cst.Arg(
                 keyword=cst.Name("main_video"),
@@ -633,137 +496,8 @@ def yield_statement(output_call: str, frames: cst.BaseExpression) -> cst.SimpleS
     return cst.SimpleStatementLine(body=[cst.Expr(cst.Yield(value=_output(output_call, frames)))])
 
 
-def _fresh(base: str, taken: set[str]) -> str:
-    name = base
-    while name in taken or keyword.iskeyword(name):
-        name += "_"
-    return name
-
-
 # --------------------------------------------------------------------------------------------
 # The chunk: what one iteration adds, and the epilogue applied to it
-
-
-def accumulator_code(plan: Plan) -> str:
-    """What the original collects frames into, as written (`frames`, `self.video`); "" for
-    writers, yields and returns."""
-    assert plan.frame_loop is not None
-    sink = plan.frame_loop.sink
-    if sink.kind in ("append", "index-write", "slice-write", "cat") and sink.target:
-        return sink.target.split("[")[0]
-    return ""
-
-
-def accumulator(plan: Plan) -> str:
-    """The accumulator as a plain name: `postprocess()`'s parameter (`self.frames` -> `frames`)."""
-    return accumulator_code(plan).split(".")[-1]
-
-
-def epilogue_statements(plan: Plan) -> tuple[EpilogueStatement, ...]:
-    """The post-loop statements the wrapper applies to each chunk (none for writers/yields)."""
-    fl = plan.frame_loop
-    assert fl is not None
-    if fl.sink.kind in ("writer", "yield", "return") or not accumulator(plan):
-        return ()
-    return plan.epilogue
-
-
-def _simple_epilogue(plan: Plan) -> bool:
-    """The epilogue only returns the collected frames (`np.stack(frames)`, `video`)."""
-    epi = epilogue_statements(plan)
-    if not epi:
-        return True
-    if len(epi) != 1 or epi[0].role != "return":
-        return False
-    acc = accumulator(plan)
-    value = _return_value(epi[0].code)
-    if value is None:
-        return False
-    if isinstance(value, cst.Name):
-        return value.value == acc
-    fl = plan.frame_loop
-    assert fl is not None
-    if fl.frames_per_iteration != 1 or fl.sink.kind != "append":
-        return False
-    if isinstance(value, cst.Call) and _code(value.func) in COLLECT_CALLS and value.args:
-        first, *rest = value.args
-        return (
-            first.keyword is None
-            and isinstance(first.value, cst.Name)
-            and first.value.value == acc
-            and all(
-                (a.keyword is None or a.keyword.value == "axis") and _code(a.value).strip() == "0"
-                for a in rest
-            )
-            and len(rest) <= 1
-        )
-    return False
-
-
-def _return_value(code: str) -> cst.BaseExpression | None:
-    stmt = cst.parse_statement(code)
-    if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Return):
-        return stmt.body[0].value
-    return None
-
-
-def _slice_keeping_axes(index_code: str) -> str:
-    """`i` -> `i : i + 1`: a written slice that keeps every axis of the preallocated tensor."""
-    expr = cst.parse_expression(f"x[{index_code}]")
-    assert isinstance(expr, cst.Subscript)
-    parts = []
-    for el in expr.slice:
-        code = _code(el.slice).strip()
-        if isinstance(el.slice, cst.Index) and code not in ("...", "None"):
-            if re.fullmatch(r"[A-Za-z_][A-Za-z_0-9]*", code):
-                parts.append(f"{code} : {code} + 1")
-            else:
-                parts.append(f"({code}) : ({code}) + 1")
-        else:
-            parts.append(code)
-    return ", ".join(parts)
-
-
-def chunk_expression(plan: Plan, post_name: str = "postprocess") -> cst.BaseExpression:
-    """The frames of one iteration, passed through `postprocess()` when the epilogue does more
-    than collect them."""
-    fl = plan.frame_loop
-    assert fl is not None
-    sink = fl.sink
-    if sink.kind in ("index-write", "slice-write"):
-        part = f"{accumulator_code(plan)}[{_slice_keeping_axes(sink.index_expr)}]"
-    elif sink.kind == "cat" or (
-        sink.kind == "append" and fl.frames_per_iteration == 1 and _simple_epilogue(plan)
-    ):
-        part = sink.frame_expr
-    elif sink.kind == "append" and sink.call.endswith(".extend"):
-        part = f"list({sink.frame_expr})"
-    elif sink.kind == "append":
-        part = f"[{sink.frame_expr}]"
-    else:
-        return _expr(sink.frame_expr)
-    if _simple_epilogue(plan):
-        return _expr(part)
-    passed = postprocess_params(plan)[1:]
-    return _expr(f"{post_name}({', '.join([part, *passed])})")
-
-
-def postprocess_params(plan: Plan) -> list[str]:
-    """The accumulator, then names the epilogue reads before it rebinds them (they are passed
-    in, so the per-chunk function sees the loop's values without rebinding the loop's)."""
-    acc = accumulator(plan)
-    out = [acc]
-    defined: set[str] = {acc}
-    epi = epilogue_statements(plan)
-    later_defines = [set(s.defines) for s in epi]
-    for k, st in enumerate(epi):
-        for name in st.reads:
-            if name in defined or name in out:
-                continue
-            if any(name in d for d in later_defines[k:]):
-                out.append(name)
-        defined |= set(st.defines)
-    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -778,15 +512,22 @@ def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
     module = cst.parse_module(source)
     bindings = module_bindings(module)
     if plan.symbol_kind == "step":
-        return _step_inference(plan, module, bindings, output_class)
+        return Inference(
+            body=step_body(plan, module, output_class),
+            decorators=(),
+            globals=(),
+            pipeline_var="env",
+            is_async=False,
+            recomputed=(),
+        )
     wrapper = MetadataWrapper(module)
     fn_node = _find_function(wrapper, plan)
     if fl.kind == "comprehension":
         plan = _comprehension_plan(plan, wrapper)
         fl = plan.frame_loop
         assert fl is not None
-    body_names = _bound_names(fn_node)
-    pipeline_var = _fresh("pipeline", body_names | set(bindings))
+    body_names = bound_names(fn_node)
+    pipeline_var = fresh_name("pipeline", body_names | set(bindings))
 
     live = [f for f in plan.state if f.live and not f.per_step]
     assigned = body_names - {p.name for p in plan.params}
@@ -854,7 +595,7 @@ def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
         per_step=per_step,
         triggers=triggers,
         keep_accumulation=keep_accumulation,
-        post_name=_fresh("postprocess", body_names | set(bindings)),
+        post_name=fresh_name("postprocess", body_names | set(bindings)),
     )
     output_call = output_class
     builder = _Builder(plan, d, output_call, pipeline_var)
@@ -868,22 +609,22 @@ def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
     rest: list[cst.BaseStatement] = [post] if post is not None else []
     rest += list(fn.body.body)  # type: ignore[arg-type]
     rest_block = _rename_self(cst.IndentedBlock(body=rest), pipeline_var, plan)
-    used = _referenced_names(rest_block)
+    used = referenced_names(rest_block)
     prologue = _rename_self(
         cst.IndentedBlock(body=_prologue(plan, pipeline_var)), pipeline_var, plan
     )
     statements = [s for s in prologue.body if _binds_used(s, used)] + list(rest_block.body)
     body = cst.IndentedBlock(body=statements)
-    free = (_referenced_names(body) - _bound_names(body)) - {"self", WRAPPER_TO_VIDEO}
+    free = (referenced_names(body) - bound_names(body)) - {"self", WRAPPER_TO_VIDEO}
     free -= set(dir(builtins))
     decorators = tuple(k.code for k in plan.kept if k.kind == "decorator")
     for dec in decorators:
-        free |= _referenced_names(cst.parse_expression(dec)) - set(dir(builtins))
+        free |= referenced_names(cst.parse_expression(dec)) - set(dir(builtins))
     aliases: dict[str, cst.BaseExpression] = {}
     for name in sorted(free):
         ours = WRAPPER_NAMES.get(name)
         if name in bindings and ours is not None and (not ours or bindings[name] != ours):
-            aliases[name] = cst.Name(_fresh(f"original_{name}", free | set(bindings)))
+            aliases[name] = cst.Name(fresh_name(f"original_{name}", free | set(bindings)))
     # the original's own `to_video`, `Path`, ... must not meet the wrapper's
     aliases[WRAPPER_TO_VIDEO] = cst.Name("to_video")
     body = rename(body, aliases)  # type: ignore[assignment]
@@ -949,7 +690,7 @@ def _comprehension_plan(plan: Plan, wrapper: MetadataWrapper) -> Plan:
     if value is comp and target:
         sink = replace(fl.sink, kind="append", target=target)
     else:
-        part = _code(value.deep_replace(comp, one))
+        part = code_of(value.deep_replace(comp, one))
         sink = replace(fl.sink, kind="cat", target=target, frame_expr=part)
     return replace(plan, frame_loop=replace(fl, sink=sink))
 
@@ -1008,12 +749,12 @@ def _loop_reads(wrapper: MetadataWrapper, span: Span, skip: Span | None = None) 
                 skip.start_line,
                 skip.start_col,
             ) <= (r.end.line, r.end.column):
-                skipped |= {id(n) for n in _iter(node)}
-    positions_ = _NamePositions()
+                skipped |= {id(n) for n in iter_nodes(node)}
+    positions_ = NamePositions()
     loop.visit(positions_)
     return {
         n.value
-        for n in _iter(loop)
+        for n in iter_nodes(loop)
         if isinstance(n, cst.Name) and id(n) not in positions_.not_refs and id(n) not in skipped
     }
 
@@ -1025,7 +766,7 @@ def _reads_outside(
     statement holding the sink (what is still read once those are gone)."""
     positions = wrapper.resolve(PositionProvider)
     skipped: set[int] = set()
-    for node in _iter(fn.body):
+    for node in iter_nodes(fn.body):
         if not isinstance(node, cst.BaseStatement):
             continue
         r = positions[node]
@@ -1035,18 +776,18 @@ def _reads_outside(
             <= (r.end.line, r.end.column)
         )
         if r.start.line in skip_lines or holds_sink:
-            skipped |= {id(n) for n in _iter(node)}
-    names = _NamePositions()
+            skipped |= {id(n) for n in iter_nodes(node)}
+    names = NamePositions()
     fn.body.visit(names)
     return {
         n.value
-        for n in _iter(fn.body)
+        for n in iter_nodes(fn.body)
         if isinstance(n, cst.Name) and id(n) not in names.not_refs and id(n) not in skipped
     }
 
 
 def _assigned_in_body(fn: cst.FunctionDef) -> set[str]:
-    return _bound_names(fn.body)
+    return bound_names(fn.body)
 
 
 def _docstring_lines(fn: cst.FunctionDef, wrapper: MetadataWrapper) -> set[int]:
@@ -1067,26 +808,26 @@ def _docstring_lines(fn: cst.FunctionDef, wrapper: MetadataWrapper) -> set[int]:
 
 def _binds_used(stmt: cst.BaseStatement, used: set[str]) -> bool:
     """A prologue line stays when the name it binds is read afterwards."""
-    return bool(_bound_names(stmt) & used) or not _bound_names(stmt)
+    return bool(bound_names(stmt) & used) or not bound_names(stmt)
 
 
 def _prologue(plan: Plan, pipeline_var: str) -> list[cst.BaseStatement]:
     out: list[cst.BaseStatement] = []
     if plan.class_name and plan.symbol_kind != "function":
-        out.append(_stmt(f"{pipeline_var} = {WRAPPER_SELF}.pipeline"))
+        out.append(parse_stmt(f"{pipeline_var} = {WRAPPER_SELF}.pipeline"))
     per_step = {s.param for s in plan.per_step}
     fields = {f.name: f for f in plan.state}
     for p in plan.params:
         if p.name in per_step:
-            out.append(_stmt(f"{p.name} = {p.default_code or 'None'}"))
+            out.append(parse_stmt(f"{p.name} = {p.default_code or 'None'}"))
         elif p.name in fields:
-            out.append(_stmt(f"{p.name} = {WRAPPER_SELF}.state.{p.name}"))
+            out.append(parse_stmt(f"{p.name} = {WRAPPER_SELF}.state.{p.name}"))
         elif p.kind == "var_positional":
-            out.append(_stmt(f"{p.name} = ()"))
+            out.append(parse_stmt(f"{p.name} = ()"))
         elif p.kind == "var_keyword":
-            out.append(_stmt(f"{p.name} = {{}}"))
+            out.append(parse_stmt(f"{p.name} = {{}}"))
         elif p.default_code:
-            out.append(_stmt(f"{p.name} = {p.default_code}"))
+            out.append(parse_stmt(f"{p.name} = {p.default_code}"))
         else:
             raise RewriteError(
                 f"parameter `{p.name}` of {plan.symbol} is not state and has no default; "
@@ -1096,7 +837,7 @@ def _prologue(plan: Plan, pipeline_var: str) -> list[cst.BaseStatement]:
 
 
 def _postprocess_def(plan: Plan, builder: _Builder) -> cst.FunctionDef | None:
-    if _simple_epilogue(plan):
+    if simple_epilogue(plan):
         return None
     epi = epilogue_statements(plan)
     params = postprocess_params(plan)
@@ -1107,9 +848,9 @@ def _postprocess_def(plan: Plan, builder: _Builder) -> cst.FunctionDef | None:
         if node is None:
             continue
         if st.role == "return":
-            node = _frames_return(node, acc)
+            node = frames_return(node, acc)
         if accumulator_code(plan) != acc:  # `self.frames` in the epilogue is the chunk here
-            node = _replace_code(node, accumulator_code(plan), cst.Name(acc))
+            node = replace_code(node, accumulator_code(plan), cst.Name(acc))
         stmts.append(node)
     # live fields the epilogue reads (a gamma, a colour map) are read from the state per chunk
     live = {f.name for f in plan.state if f.live and not f.per_step}
@@ -1119,122 +860,14 @@ def _postprocess_def(plan: Plan, builder: _Builder) -> cst.FunctionDef | None:
     direct = (live - set(builder.d.triggers)) - bound
     if direct and stmts:
         block = cst.IndentedBlock(body=stmts)
-        positions = _NamePositions()
+        positions = NamePositions()
         block.visit(positions)
         stmts = list(block.visit(_LiveReads(direct, {}, positions.not_refs)).body)
     first, last = epi[0].span.start_line, epi[-1].span.end_line
     where = f"line {first}" if first == last else f"lines {first}-{last}"
-    doc = _stmt(f'"""The original\'s post-loop steps ({where}), applied to one chunk."""')
+    doc = parse_stmt(f'"""The original\'s post-loop steps ({where}), applied to one chunk."""')
     return cst.FunctionDef(
         name=cst.Name(builder.d.post_name),
         params=cst.Parameters(params=[cst.Param(cst.Name(p)) for p in params]),
         body=cst.IndentedBlock(body=[doc, *stmts]),
     )
-
-
-class _ReplaceCode(cst.CSTTransformer):
-    def __init__(self, code: str, by: cst.BaseExpression) -> None:
-        self.code = code
-        self.by = by
-
-    def leave_Attribute(
-        self, original: cst.Attribute, updated: cst.Attribute
-    ) -> cst.BaseExpression:
-        return self.by if _code(original) == self.code else updated
-
-
-def _replace_code(node: cst.BaseStatement, code: str, by: cst.BaseExpression) -> cst.BaseStatement:
-    """`node` with every attribute chain written `code` (e.g. `self.frames`) replaced by `by`."""
-    return node.visit(_ReplaceCode(code, by))  # type: ignore[return-value]
-
-
-def _frames_return(node: cst.BaseStatement, acc: str) -> cst.BaseStatement:
-    """`return Output(frames=np.stack(out), nsfw=[...])` -> `return np.stack(out)`: keep the part
-    of a returned record/tuple/dict that holds the frames."""
-    if not isinstance(node, cst.SimpleStatementLine) or not isinstance(node.body[0], cst.Return):
-        return node
-    value = node.body[0].value
-    if value is None:
-        return node
-    candidates: list[cst.BaseExpression] = []
-    if isinstance(value, cst.Call) and any(a.keyword is not None for a in value.args):
-        candidates = [a.value for a in value.args]
-    elif isinstance(value, cst.Tuple):
-        candidates = [e.value for e in value.elements]
-    elif isinstance(value, cst.Dict):
-        candidates = [e.value for e in value.elements if isinstance(e, cst.DictElement)]
-    for c in candidates:
-        if acc in _referenced_names(c) and not _is_len_only(c, acc):
-            return node.with_changes(body=[cst.Return(value=c)])
-    return node
-
-
-def _is_len_only(expr: cst.BaseExpression, acc: str) -> bool:
-    code = _code(expr)
-    return f"len({acc})" in code and code.count(acc) == 1
-
-
-def _step_inference(
-    plan: Plan, module: cst.Module, bindings: dict[str, str], output_class: str
-) -> Inference:
-    """A per-call `step()` API: reset once per episode (when the class has `reset()`), step per
-    frame, and end the clip when the episode ends (gym's terminated/truncated or done)."""
-    method = plan.function_name
-    value = _step_return_value(module, plan)
-    args = ", ".join(f"{f.name}=self.state.{f.name}" for f in plan.state)
-    lines = ["env = self.pipeline"]
-    if _class_has_method(module, plan.class_name, "reset"):
-        lines.append("env.reset(**self.reset_options)")
-    lines.append("while True:")
-    if isinstance(value, cst.Tuple) and len(value.elements) >= 2:
-        n = len(value.elements)
-        index = _frame_index(plan, value)
-        names = {5: STEP_NAMES, 4: GYM_OLD_NAMES}.get(n) or tuple(
-            "frame" if i == index else "_" for i in range(n)
-        )
-        frame = names[index]
-        lines.append(f"    {', '.join(names)} = env.{method}({args})")
-        lines.append(f"    yield {output_class}(main_video=to_video({frame}))")
-        done = {5: "terminated or truncated", 4: "done"}.get(n)
-        if done:
-            lines += [f"    if {done}:", "        return"]
-    else:
-        lines.append(f"    frame = env.{method}({args})")
-        lines.append(f"    yield {output_class}(main_video=to_video(frame))")
-    body = "\n".join(" " * 8 + line for line in lines) + "\n"
-    return Inference(
-        body=body, decorators=(), globals=(), pipeline_var="env", is_async=False, recomputed=()
-    )
-
-
-STEP_NAMES = ("observation", "reward", "terminated", "truncated", "info")
-GYM_OLD_NAMES = ("observation", "reward", "done", "info")
-
-
-def _class_has_method(module: cst.Module, class_name: str, name: str) -> bool:
-    for stmt in module.body:
-        if isinstance(stmt, cst.ClassDef) and stmt.name.value == class_name:
-            return any(
-                isinstance(s, cst.FunctionDef) and s.name.value == name for s in stmt.body.body
-            )
-    return False
-
-
-def _frame_index(plan: Plan, value: cst.Tuple) -> int:
-    """Which part of the returned tuple is the frame (the plan's frame expression)."""
-    assert plan.frame_loop is not None
-    for i, el in enumerate(value.elements):
-        if _code(el.value).strip() == plan.frame_loop.sink.frame_expr:
-            return i
-    return 0
-
-
-def _step_return_value(module: cst.Module, plan: Plan) -> cst.BaseExpression | None:
-    wrapper = MetadataWrapper(module)
-    positions = wrapper.resolve(PositionProvider)
-    assert plan.frame_loop is not None
-    span = plan.frame_loop.sink.span
-    for node, r in positions.items():
-        if isinstance(node, cst.Return) and r.start.line <= span.start_line <= r.end.line:
-            return node.value
-    return None
