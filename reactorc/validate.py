@@ -178,6 +178,7 @@ class _Validation:
         self.device = options.device if options.device != "auto" else "cpu"
         self.config = dict(output.config)
         self.plan: Any = None
+        self.plan_problem = ""
         self.module: Any = None
         self.cls: Any = None
         self.model: Any = None
@@ -202,6 +203,8 @@ class _Validation:
         reference_problem = ""
         endless = False
         try:
+            if self.plan is None:
+                raise ReferenceUnavailable(self.plan_problem)
             reference = run_original(
                 self.plan, self.module, self.cls, self.config, self.options.frames
             )
@@ -258,14 +261,22 @@ class _Validation:
         from reactorc.analysis import explain
 
         source = self.output.source
-        if not source.is_file():
-            return  # the wrapper's import names the missing file; that check reports it
+        if not source.is_file():  # the wrapper's import names the missing file
+            self.plan_problem = f"the original {source} is missing"
+            return
         try:
             plan = explain(source, symbol=self.output.symbol)
-        except Exception:
+        except Exception as exc:
+            self.plan_problem = f"analysing the original failed: {type(exc).__name__}: {exc}"
             return
         if plan.ok:
             self.plan = plan
+        else:
+            codes = ", ".join(d.code for d in plan.diagnostics if d.severity == "error")
+            self.plan_problem = (
+                f"{source.name} no longer converts ({codes}), so how to call it is unknown; "
+                "run reactorc check"
+            )
 
     def _import(self) -> bool:
         t0 = time.perf_counter()

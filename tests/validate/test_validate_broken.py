@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from validate_helpers import check, convert_into, edit_wrapper
+from validate_helpers import SEED, check, convert_into, edit_wrapper
 
 from reactorc.validate import ValidateOptions, validate
 
@@ -225,3 +225,14 @@ def test_frames_written_in_an_unknown_format_skip_equivalence_with_the_reason(tm
     restart = check(report, "restart: num_frames")
     assert restart.status == "skip" and "clip length is unknown" in restart.detail
     assert check(report, "live: level").status == "pass"
+
+
+def test_an_original_that_no_longer_converts_skips_equivalence_naming_why(tmp_path) -> None:
+    source = tmp_path / "pipeline.py"
+    source.write_text(SEED.read_text(encoding="utf-8"), encoding="utf-8")
+    folder = convert_into(tmp_path / "out", source)
+    source.write_text(source.read_text().replace("def __call__(", "def generate("))
+    report = _run(folder)
+    eq = check(report, "equivalence")
+    assert eq.status == "skip"
+    assert "pipeline.py no longer converts (RC105)" in eq.detail
