@@ -35,6 +35,8 @@ class _ServerSide:
 
     sent: list[tuple[int, float]] = field(default_factory=list)
     applied_at: float | None = None
+    watching: bool = False
+    """The model's state object could be watched for the update (else latency is not measured)."""
 
 
 @dataclass
@@ -84,6 +86,7 @@ def _watch_runner(runner: Any, server_side: _ServerSide, track: str, update_fiel
         watched = type(f"Watched{base.__name__}", (base,), {"__setattr__": setattr_watched})
         with contextlib.suppress(TypeError):
             state.__class__ = watched
+            server_side.watching = True
 
     runner.frames = frames
     runner.start_session = start_session
@@ -364,6 +367,9 @@ def _stream_checks(
     name = "stream: update latency"
     if update is None or sent_at is None:
         checks.append(Check(name, "skip", "no live field to change"))
+        return checks
+    if not server_side.watching:
+        checks.append(Check(name, "skip", "the model's state object cannot be watched"))
         return checks
     if server_side.applied_at is None:
         checks.append(Check(name, "fail", f"set_{update[0]} was never applied by the model"))
