@@ -309,6 +309,13 @@ def _summary(plan: Plan) -> str:
 
 def _notes(plan: Plan, inference: Inference) -> list[str]:
     notes = []
+    required = required_config(plan)
+    if required:
+        keys = ", ".join(f"`{k}`" for k in required)
+        notes.append(
+            f"Set {keys} in config.yml before running: the original reads "
+            f"{'it' if len(required) == 1 else 'them'} and has no default."
+        )
     if inference.recomputed:
         fields = ", ".join(f"`{f}`" for f in inference.recomputed)
         notes.append(
