@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -137,7 +138,12 @@ def validate(folder: Path, options: ValidateOptions, progress: Progress = _no_pr
     started = time.perf_counter()
     output = read_output(folder, options.config_path)
     run = _Validation(output, options, progress)
-    checks = run.run()
+    previous = Path.cwd()
+    os.chdir(output.folder)  # as `cd out && reactor run`: relative config paths resolve there
+    try:
+        checks = run.run()
+    finally:
+        os.chdir(previous)
     return Report(
         folder=str(folder),
         model=output.model_ref,

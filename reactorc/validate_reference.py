@@ -130,26 +130,32 @@ def run_original(
         )
     _defaults_ok(plan)
     kind = plan.frame_loop.sink.kind if plan.frame_loop is not None else ""
+    started = time.perf_counter()
+    # Built in the current folder (validate runs in the output folder, as `reactor run` does),
+    # so relative paths the constructor reads resolve as they do for the wrapper.
+    twin = None
+    if plan.class_name and plan.symbol_kind != "function":
+        twin = model_cls()
+        with contextlib.redirect_stderr(io.StringIO()):
+            twin.load(dict(config))
+        target = getattr(twin, "pipeline", None)
+        if target is None:
+            raise ReferenceUnavailable("the wrapper's load() keeps no `pipeline` object")
+        call = getattr(target, plan.function_name)
+    else:
+        target = None
+        call = getattr(load_original(), plan.function_name)
+    # Called in a fresh folder, so what it writes (relative paths) lands there and is read back.
     with tempfile.TemporaryDirectory(prefix="reactorc-validate-") as tmp:
         folder = Path(tmp)
         with _in_folder(folder):
-            started = time.perf_counter()
-            if plan.class_name and plan.symbol_kind != "function":
-                twin = model_cls()
-                twin.load(dict(config))
-                target = getattr(twin, "pipeline", None)
-                if target is None:
-                    raise ReferenceUnavailable("the wrapper's load() keeps no `pipeline` object")
-                call = getattr(target, plan.function_name)
-            else:
-                call = getattr(load_original(), plan.function_name)
-                twin = None
             if plan.symbol_kind == "step":
                 options = dict(getattr(twin, "reset_options", None) or {})
                 target.reset(**options)
                 parts = [_convert(to_video, _obs(call())) for _ in range(frames_wanted)]
                 frames = np.concatenate([p[0] for p in parts])
                 return Reference(frames, parts[0][1], time.perf_counter() - started, True)
+            wall = time.time()
             result = call()
             if inspect.isgenerator(result):
                 parts = []
@@ -163,7 +169,7 @@ def run_original(
                 frames = np.concatenate([p[0] for p in parts])[:frames_wanted]
                 return Reference(frames, parts[0][1], time.perf_counter() - started, True)
             if kind == "writer":
-                array = _written_frames(folder, config, result, started)
+                array = _written_frames(folder, config, result, wall)
                 frames, is_float = _convert(to_video, array)
                 return Reference(frames, is_float, time.perf_counter() - started, False)
             frames, is_float = _convert(to_video, result)
@@ -178,7 +184,8 @@ def _obs(result: Any) -> Any:
 
 
 def _written_frames(folder: Path, config: dict[str, Any], result: Any, since: float) -> Any:
-    """The frames a writer pipeline wrote during the call, read back from disk."""
+    """The frames a writer pipeline wrote during the call (modified since `since`, wall-clock
+    seconds), read back from disk."""
     names: list[str] = [v for v in config.values() if isinstance(v, str)]
     if isinstance(result, str | os.PathLike):
         names.insert(0, os.fspath(result))

@@ -236,3 +236,43 @@ def test_an_original_that_no_longer_converts_skips_equivalence_naming_why(tmp_pa
     eq = check(report, "equivalence")
     assert eq.status == "skip"
     assert "pipeline.py no longer converts (RC105)" in eq.detail
+
+
+TINTED = """
+import numpy as np
+
+
+class Tinted:
+    def __init__(self, weights="weights.npy"):
+        self.level = int(np.load(weights)[0])
+
+    def render(self, num_frames: int = 4, gain: int = 1):
+        frames = []
+        for i in range(num_frames):
+            frames.append(np.full((8, 8, 3), (self.level + gain * i) % 256, np.uint8))
+        return np.stack(frames)
+"""
+
+
+def test_relative_paths_in_the_config_resolve_in_the_output_folder(tmp_path, monkeypatch) -> None:
+    import numpy as np
+
+    source = tmp_path / "tinted.py"
+    source.write_text(TINTED, encoding="utf-8")
+    folder = convert_into(tmp_path / "out", source)
+    np.save(folder / "weights.npy", np.array([40]))  # beside reactor.yaml, as `reactor run` sees it
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    report = _run(folder)
+    assert report.ok, [(c.name, c.detail) for c in report.checks if c.status == "fail"]
+    assert check(report, "equivalence").status == "pass"
+    assert list(elsewhere.iterdir()) == []
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith("_")) == [
+        "README.md",
+        "config.yml",
+        "reactor.yaml",
+        "server.py",
+        "tinted_stream.py",
+        "weights.npy",
+    ]
