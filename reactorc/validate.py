@@ -120,7 +120,7 @@ class ValidateOptions:
 
 
 Progress = Callable[[str, int, int], None]
-"""progress(phase, done, total): called as frames arrive."""
+"""progress(phase, done, total): called as frames arrive (total 0: a step without frames)."""
 
 
 def _no_progress(phase: str, done: int, total: int) -> None:
@@ -208,6 +208,7 @@ class _Validation:
         reference = None
         reference_problem = ""
         endless = False
+        self.progress("running the original", 0, 0)
         try:
             if self.plan is None:
                 raise ReferenceUnavailable(self.plan_problem)
@@ -285,6 +286,7 @@ class _Validation:
             )
 
     def _import(self) -> bool:
+        self.progress("importing the wrapper", 0, 0)
         t0 = time.perf_counter()
         try:
             self.module, self.cls = load_wrapper(self.output)
@@ -370,6 +372,7 @@ class _Validation:
         return any(k.name == key for k in cons.keys) or any(p.name == key for p in cons.params)
 
     def _load(self) -> bool:
+        self.progress("loading the model", 0, 0)
         t0 = time.perf_counter()
         try:
             model = self.cls()

@@ -81,7 +81,7 @@ def _with_progress(folder: Path, options: ValidateOptions, err: Console) -> Repo
         task = bar.add_task("loading", total=None)
 
         def progress(phase: str, done: int, total: int) -> None:
-            bar.update(task, description=phase, completed=done, total=total)
+            bar.update(task, description=phase, completed=done, total=total or None)
 
         return validate(folder, options, progress)
 

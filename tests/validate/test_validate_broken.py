@@ -155,6 +155,9 @@ def test_progress_is_reported_per_session_frame_by_frame(seed) -> None:
     assert report.ok
     phases = list(dict.fromkeys(p for p, _, _ in seen))
     assert phases == [
+        "importing the wrapper",
+        "loading the model",
+        "running the original",
         "default state",
         "live prompt",
         "live guidance_scale",
