@@ -73,6 +73,8 @@ async def run_session(
 ) -> SessionRecord:
     """Collect `count` frames of the first video track (or `track`) from a fresh session."""
     runner = Runner(model, realtime=realtime, queue_frames=queue_frames)
+    # A step that is stuck is not waited for longer than a frame would be.
+    runner.stop_timeout = min(runner.stop_timeout, frame_timeout)
     video = [t.name for t in runner.tracks if t.kind == "video"]
     name = track or (video[0] if video else "")
     record = SessionRecord(fixed_fps=runner.fps)
