@@ -534,7 +534,12 @@ class _Validation:
             return
         exact = "exactly" if worst == 0 else f"within {worst} of 255"
         self.checks.append(
-            Check(name, "pass", f"the {what} equals the original's {exact}", figures)
+            Check(
+                name,
+                "pass",
+                f"the {what} {'equals' if what == 'clip' else 'equal'} the original's {exact}",
+                figures,
+            )
         )
 
     def _non_equivalent(self) -> str:

@@ -151,7 +151,10 @@ def run_original(
         with _in_folder(folder):
             if plan.symbol_kind == "step":
                 options = dict(getattr(twin, "reset_options", None) or {})
-                target.reset(**options)
+                # As the wrapper does: reset() once per episode, when the class has one.
+                reset = getattr(target, plan.reset_method, None) if plan.reset_method else None
+                if callable(reset):
+                    reset(**options)
                 parts = [_convert(to_video, _obs(call())) for _ in range(frames_wanted)]
                 frames = np.concatenate([p[0] for p in parts])
                 return Reference(frames, parts[0][1], time.perf_counter() - started, True)

@@ -279,3 +279,32 @@ def test_relative_paths_in_the_config_resolve_in_the_output_folder(tmp_path, mon
         "tinted_stream.py",
         "weights.npy",
     ]
+
+
+WALKER = """
+import numpy as np
+
+
+class Walker:
+    def __init__(self, size=8):
+        self.size = size
+        self.x = 0
+
+    def step(self, action: int = 1):
+        self.x = (self.x + action) % self.size
+        frame = np.zeros((self.size, self.size, 3), np.uint8)
+        frame[:, self.x] = 255
+        return frame, 0.0, False, False, {}
+"""
+
+
+def test_a_step_api_without_reset_is_compared_step_by_step(tmp_path) -> None:
+    source = tmp_path / "walker.py"
+    source.write_text(WALKER, encoding="utf-8")
+    report = _run(convert_into(tmp_path / "out", source))
+    eq = check(report, "equivalence")
+    assert eq.status == "pass", eq
+    assert eq.detail == "the first 8 frames equal the original's exactly"
+    # Without reset() the environment carries on from where the last session left it.
+    assert check(report, "live: action").status == "warn"
+    assert "not deterministic" in check(report, "live: action").detail
