@@ -20,12 +20,14 @@ from reactorc.plan import Plan, PreLoopStatement, Span
 from reactorc.rewrite_chunk import (
     accumulator,
     accumulator_code,
+    byte_names,
     chunk_expression,
     epilogue_statements,
     frames_return,
     postprocess_params,
     replace_code,
     simple_epilogue,
+    written_frame,
 )
 from reactorc.rewrite_names import (
     NamePositions,
@@ -526,6 +528,10 @@ def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
         plan = _comprehension_plan(plan, wrapper)
         fl = plan.frame_loop
         assert fl is not None
+    if fl.sink.kind == "writer":
+        plan = _writer_plan(plan, fn_node)
+        fl = plan.frame_loop
+        assert fl is not None
     body_names = bound_names(fn_node)
     pipeline_var = fresh_name("pipeline", body_names | set(bindings))
 
@@ -693,6 +699,23 @@ def _comprehension_plan(plan: Plan, wrapper: MetadataWrapper) -> Plan:
         part = code_of(value.deep_replace(comp, one))
         sink = replace(fl.sink, kind="cat", target=target, frame_expr=part)
     return replace(plan, frame_loop=replace(fl, sink=sink))
+
+
+def _writer_plan(plan: Plan, fn_node: cst.CSTNode) -> Plan:
+    """A writer given raw bytes (`fh.write(frame.tobytes())`) streams the array they came from;
+    bytes that no array can be read back from are refused here, not at the first frame."""
+    fl = plan.frame_loop
+    assert fl is not None
+    frame = written_frame(fl.sink.frame_expr, byte_names(fn_node))
+    if frame is None:
+        raise RewriteError(
+            f"line {fl.sink.span.start_line}: `{fl.sink.call}({fl.sink.frame_expr})` writes "
+            "bytes that the frame cannot be read back from; give that call the frame array (or "
+            "`frame.tobytes()`), or write through a helper that takes the array, and convert again"
+        )
+    if frame == fl.sink.frame_expr:
+        return plan
+    return replace(plan, frame_loop=replace(fl, sink=replace(fl.sink, frame_expr=frame)))
 
 
 def _alias(aliases: dict[str, cst.BaseExpression], name: str) -> str:

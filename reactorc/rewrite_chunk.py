@@ -8,7 +8,7 @@ import re
 import libcst as cst
 
 from reactorc.plan import EpilogueStatement, Plan
-from reactorc.rewrite_names import code_of, parse_expr, referenced_names
+from reactorc.rewrite_names import code_of, iter_nodes, parse_expr, referenced_names
 
 COLLECT_CALLS = frozenset({"np.stack", "numpy.stack", "np.array", "numpy.array", "torch.stack"})
 """Collecting calls that, applied to a list of one frame, only add a leading axis of one."""
@@ -176,3 +176,86 @@ def frames_return(node: cst.BaseStatement, acc: str) -> cst.BaseStatement:
 def _is_len_only(expr: cst.BaseExpression, acc: str) -> bool:
     code = code_of(expr)
     return f"len({acc})" in code and code.count(acc) == 1
+
+
+TO_BYTES_METHODS = frozenset({"tobytes", "tostring"})
+"""Array methods that serialise a frame to its raw bytes: the wrapper yields the array instead."""
+
+TO_BYTES_CALLS = frozenset({"bytes", "bytearray", "memoryview"})
+"""Builtins that take a frame's raw bytes: `bytes(frame)` is the frame for the wrapper."""
+
+_BYTES_METHODS = TO_BYTES_METHODS | {"encode", "pack", "dumps", "compress", "getvalue"}
+"""Calls whose result is bytes from which no frame array can be read back."""
+
+
+def written_frame(frame_expr: str, byte_names: set[str]) -> str | None:
+    """The array a writer sink is given, as code: `fh.write(frame.astype(np.uint8).tobytes())`
+    writes `frame.astype(np.uint8)`; None when what is written is bytes the frame cannot be
+    recovered from (`header + frame.tobytes()`, a name bound to bytes in `byte_names`)."""
+    expr = parse_expr(frame_expr)
+    stripped = False
+    while True:
+        inner = _serialised_array(expr)
+        if inner is None:
+            break
+        expr, stripped = inner, True
+    if _is_bytes(expr, byte_names):
+        return None
+    return code_of(expr).strip() if stripped else frame_expr
+
+
+def byte_names(node: cst.CSTNode) -> set[str]:
+    """Names `node` binds to bytes (`buf = frame.tobytes()`): a writer given one writes bytes."""
+    out: set[str] = set()
+    for n in iter_nodes(node):
+        if isinstance(n, cst.Assign) and _is_bytes(n.value, out):
+            out |= {t.target.value for t in n.targets if isinstance(t.target, cst.Name)}
+        elif (
+            isinstance(n, cst.AnnAssign | cst.AugAssign)
+            and isinstance(n.target, cst.Name)
+            and n.value is not None
+            and _is_bytes(n.value, out)
+        ):
+            out.add(n.target.value)
+    return out
+
+
+def _serialised_array(expr: cst.BaseExpression) -> cst.BaseExpression | None:
+    """`x.tobytes()` / `bytes(x)` -> `x`; None for anything else."""
+    if not isinstance(expr, cst.Call):
+        return None
+    func = expr.func
+    if (
+        isinstance(func, cst.Attribute)
+        and func.attr.value in TO_BYTES_METHODS
+        and all(a.keyword is not None and a.keyword.value == "order" for a in expr.args)
+    ):
+        return func.value
+    if (
+        isinstance(func, cst.Name)
+        and func.value in TO_BYTES_CALLS
+        and len(expr.args) == 1
+        and expr.args[0].keyword is None
+        and not expr.args[0].star
+    ):
+        return expr.args[0].value
+    return None
+
+
+def _is_bytes(expr: cst.BaseExpression, byte_names: set[str]) -> bool:
+    """Whether `expr` is bytes rather than an array: a bytes literal, a serialising call, bytes
+    joined or sliced, or a name bound to bytes."""
+    if isinstance(expr, cst.Name):
+        return expr.value in byte_names
+    if isinstance(expr, cst.SimpleString):
+        return "b" in expr.prefix.lower()
+    if isinstance(expr, cst.ConcatenatedString):
+        return _is_bytes(expr.left, byte_names)
+    if isinstance(expr, cst.Call):
+        name = code_of(expr.func).strip().split(".")[-1]
+        return name in _BYTES_METHODS or name in TO_BYTES_CALLS
+    if isinstance(expr, cst.BinaryOperation):
+        return _is_bytes(expr.left, byte_names) or _is_bytes(expr.right, byte_names)
+    if isinstance(expr, cst.Subscript):
+        return _is_bytes(expr.value, byte_names)
+    return False

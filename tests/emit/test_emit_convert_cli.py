@@ -356,3 +356,45 @@ def test_a_wrapper_moved_away_from_its_original_says_so(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "the original pipeline is missing" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+RAW_WRITER = """
+import numpy as np
+
+
+class Raw:
+    def __init__(self, path="out.rgb", size=4):
+        self.path = path
+        self.size = size
+
+    def run(self, n: int = 3, gain: float = 0.25):
+        with open(self.path, "wb") as fh:
+            for i in range(n):
+                frame = np.full((self.size, self.size, 3), i * gain)
+                fh.write((frame * 255).astype(np.uint8).tobytes())
+"""
+
+
+def test_a_writer_of_raw_bytes_streams_its_frames(tmp_path: Path) -> None:
+    source = tmp_path / "raw.py"
+    source.write_text(RAW_WRITER)
+    out = tmp_path / "out"
+    done = reactorc("convert", source, "-o", out)
+    assert done.returncode == 0, done.stderr
+    model = wrapper_class(out)()
+    model.load({"path": str(tmp_path / "never.rgb")})
+    frames = collect(model, 4)
+    assert frames.shape == (4, 4, 4, 3) and frames.dtype == np.uint8
+    assert [int(v) for v in frames[:, 0, 0, 0]] == [0, 63, 127, 0]
+    assert not (tmp_path / "never.rgb").exists(), "the writer was opened"
+
+
+def test_a_writer_of_bytes_no_frame_comes_back_from_is_refused_at_convert(tmp_path: Path) -> None:
+    source = tmp_path / "raw.py"
+    source.write_text(RAW_WRITER.replace("fh.write((", 'fh.write(b"RGB" + ('))
+    out = tmp_path / "out"
+    done = reactorc("convert", source, "-o", out)
+    assert done.returncode == 2
+    assert "line 14: `fh.write(" in done.stderr and "writes bytes" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not out.exists()

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from reactorc.analysis import explain_text
-from reactorc.rewrite import rewrite
+from reactorc.rewrite import RewriteError, rewrite
 
 
 def body_of(source: str, **kw) -> str:
@@ -278,6 +278,66 @@ CASES += [
     ),
 ]
 
+CASES += [
+    (
+        "a-writer-of-raw-bytes-yields-the-array-they-were-made-from",
+        """
+        import numpy as np
+
+        class R:
+            def run(self, n: int = 4, gain: float = 1.0):
+                with open("out.rgb", "wb") as fh:
+                    for i in range(n):
+                        frame = np.full((8, 8, 3), i * gain)
+                        fh.write(frame.tobytes())
+        """,
+        """
+        n = self.state.n
+        for i in range(n):
+            frame = np.full((8, 8, 3), i * self.state.gain)
+            yield Out(main_video=to_video(frame))
+        """,
+    ),
+    (
+        "raw-bytes-keep-the-dtype-conversion-made-before-serialising",
+        """
+        import numpy as np
+
+        class R:
+            def run(self, n: int = 4):
+                fh = open("out.rgb", "wb")
+                for i in range(n):
+                    frame = np.full((8, 8, 3), i / n)
+                    fh.write((frame * 255).astype(np.uint8).tobytes(order="C"))
+                fh.close()
+        """,
+        """
+        n = self.state.n
+        for i in range(n):
+            frame = np.full((8, 8, 3), i / n)
+            yield Out(main_video=to_video((frame * 255).astype(np.uint8)))
+        """,
+    ),
+    (
+        "bytes-of-a-frame-yields-the-frame",
+        """
+        import sys
+
+        import numpy as np
+
+        class R:
+            def run(self, n: int = 4):
+                for i in range(n):
+                    sys.stdout.buffer.write(bytes(np.full((8, 8, 3), i, np.uint8)))
+        """,
+        """
+        n = self.state.n
+        for i in range(n):
+            yield Out(main_video=to_video(np.full((8, 8, 3), i, np.uint8)))
+        """,
+    ),
+]
+
 CASES.append(
     (
         "a-generator-has-every-yield-wrapped-and-live-reads-throughout",
@@ -363,3 +423,35 @@ def test_imports_are_gathered_once_and_module_helpers_come_from_the_original() -
         ("np", "import numpy as np"),
         ("torch", "import torch"),
     }
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        'fh.write(b"RGB" + frame.tobytes())',
+        "fh.write(frame.tobytes()[::2])",
+        "fh.write(zlib.compress(frame.tobytes()))",
+        "buf = frame.tobytes()\n" + " " * 20 + "fh.write(buf)",
+    ],
+    ids=["joined-to-a-header", "sliced", "compressed", "bound-to-a-name-first"],
+)
+def test_bytes_no_frame_can_be_read_back_from_are_refused_naming_the_line(write: str) -> None:
+    source = textwrap.dedent(
+        f"""
+        import zlib
+
+        import numpy as np
+
+        class R:
+            def run(self, n: int = 4):
+                fh = open("out.bin", "wb")
+                for i in range(n):
+                    frame = np.full((8, 8, 3), i, np.uint8)
+                    {write}
+        """
+    )
+    plan = explain_text(source, "pipe.py")
+    assert plan.ok, [d.format() for d in plan.diagnostics]
+    line = plan.frame_loop.sink.span.start_line
+    with pytest.raises(RewriteError, match=rf"^line {line}: `fh\.write\(.*\)` writes bytes "):
+        rewrite(plan, source, "Out")
