@@ -74,7 +74,7 @@ class ModelReplica:
         try:
             manifest = read_manifest(manifest_path)
             model = await asyncio.to_thread(manifest.load_model)
-            runner = Runner(model, fps=options.fps)
+            runner = Runner(model, fps=options.fps, name=manifest.name)
             self.server = ReactorServer(
                 runner, replace(options, host="127.0.0.1", port=0), model_name=manifest.name
             )

@@ -58,6 +58,14 @@ async def test_it_serves_the_protocol_through_relay(replica: ModelReplica) -> No
     ]
 
 
+async def test_its_schema_is_titled_with_the_manifest_name_as_the_single_server(
+    replica: ModelReplica,
+) -> None:
+    reply = await replica.relay("GET", "/schema", {"Connection": "close"}, b"")
+    assert reply["status"] == 200
+    assert json.loads(reply["body"])["info"]["title"] == "steady"
+
+
 async def test_a_call_meant_for_another_process_is_not_run(replica: ModelReplica) -> None:
     reply = await replica.relay("POST", "/start_session", API, b"{}", "an-earlier-process")
     assert reply == {
