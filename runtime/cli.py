@@ -81,10 +81,14 @@ def run(
         typer.Option("--ice-host", help="Offer ICE host candidates on this address (repeatable)."),
     ] = None,
     stun: Annotated[
-        list[str] | None, typer.Option(help="A STUN server URL (repeatable); none by default.")
+        list[str] | None,
+        typer.Option(help="A STUN server as HOST:PORT (repeatable); none by default."),
     ] = None,
     turn: Annotated[
-        list[str] | None, typer.Option(help="A TURN server URL (repeatable); none by default.")
+        list[str] | None,
+        typer.Option(
+            help="A TURN server as USER:PASSWORD@HOST:PORT (repeatable); none by default."
+        ),
     ] = None,
     replicas: Annotated[
         int | None,

@@ -437,6 +437,16 @@ def test_bad_server_flags_are_exit_2(tmp_path, capsys, extra, message):
     assert len(stderr.strip().splitlines()) == 1
 
 
+def test_run_help_gives_the_form_of_stun_and_turn_servers(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    code, stdout, _ = reactor(["run", "--help"], capsys)
+    assert code == 0
+    text = " ".join(line.strip(" │|") for line in stdout.splitlines())
+    text = " ".join(text.split())
+    assert "A STUN server as HOST:PORT (repeatable)" in text
+    assert "A TURN server as USER:PASSWORD@HOST:PORT (repeatable)" in text
+
+
 # -- the README's first command ----------------------------------------------------------
 
 
