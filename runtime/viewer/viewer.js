@@ -371,7 +371,9 @@
     pc = null;
     channel = null;
     lastDecoded = null;
-    if (viewer.sessionId) await json("POST", "/stop_session", undefined, API_HEADERS).catch(() => {});
+    // The session is named: behind `reactor run --replicas N` several run at one address.
+    const stopping = { session_id: viewer.sessionId };
+    if (viewer.sessionId) await json("POST", "/stop_session", stopping, API_HEADERS).catch(() => {});
     viewer.sessionId = null;
     setStatus("disconnected");
   }
@@ -388,7 +390,9 @@
     }
   });
   window.addEventListener("pagehide", () => {
-    if (viewer.sessionId) navigator.sendBeacon(base + "/stop_session");
+    // A string body (text/plain) is one a beacon may always carry; the servers read it as JSON.
+    const stopping = JSON.stringify({ session_id: viewer.sessionId });
+    if (viewer.sessionId) navigator.sendBeacon(base + "/stop_session", stopping);
   });
 
   json("GET", "/schema")

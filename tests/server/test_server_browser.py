@@ -5,6 +5,7 @@ client, @reactor-team/js-sdk 2.9.x from npm, unchanged, bundled into a page with
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from reactor._runner import Runner
+from reactor._server import ReactorServer
 from server_harness import serving
 from server_models import Counter, WithSound
 
@@ -104,13 +106,22 @@ async def wait_for_value(page, video_id: str, value: int, timeout: float = 20.0)
     )
 
 
-async def test_viewer_plays_frames_and_its_slider_changes_the_picture(browser) -> None:
+async def test_viewer_plays_frames_and_its_slider_changes_the_picture(browser, monkeypatch) -> None:
+    stops: list[str] = []  # the body of each POST /stop_session the server gets
+    stop_session = ReactorServer._stop_session
+
+    async def recording_stop(self, request: web.Request) -> web.StreamResponse:
+        stops.append(await request.text())
+        return await stop_session(self, request)
+
+    monkeypatch.setattr(ReactorServer, "_stop_session", recording_stop)
     async with serving(Runner(Counter())) as running:
         page = await browser.new_page(viewport={"width": 1100, "height": 720})
         problems: list[str] = []
         page.on("pageerror", lambda exc: problems.append(str(exc)))
         await page.goto(running.url + "?autoconnect")
         await poll(page, "() => window.reactorViewer.status === 'streaming'")
+        first_session = running.server.session.id
         # One control per state field, of the kind its schema asks for.
         kinds = await page.evaluate(
             """() => Object.fromEntries([...document.querySelectorAll('#controls [id^=field-]')]
@@ -161,13 +172,23 @@ async def test_viewer_plays_frames_and_its_slider_changes_the_picture(browser) -
             await asyncio.sleep(0.05)
         assert running.server.session is None
         assert running.runner.model.log == ["connected", "disconnected"]
+        # It names the session it stops (several run behind `reactor run --replicas N`).
+        assert [json.loads(b) for b in stops] == [{"session_id": first_session}]
         # Connecting again starts a new session from the default state, and the page shows it.
         await page.click("#connect")
         await poll(page, "() => window.reactorViewer.status === 'streaming'")
         assert await page.input_value("#field-level") == "10"
         await wait_for_value(page, "track-main_video", 10)
-        await page.click("#connect")
-        await poll(page, "() => window.reactorViewer.status === 'disconnected'")
+        # Leaving the page stops that session too, by a beacon that names it.
+        second_session = running.server.session.id
+        await page.goto("about:blank")
+        for _ in range(100):
+            if running.server.session is None:
+                break
+            await asyncio.sleep(0.05)
+        assert running.server.session is None
+        assert (second_session, "client stopped the session") in running.server.ended
+        assert [json.loads(b) for b in stops[1:]] == [{"session_id": second_session}]
 
 
 def bundle(out: Path) -> Path:

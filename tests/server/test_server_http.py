@@ -75,6 +75,26 @@ async def test_stop_session_frees_the_slot_and_is_idempotent(counter_server) -> 
     assert status == 200 and second["session_id"] != first["session_id"]
 
 
+@pytest.mark.parametrize(
+    ("data", "headers"),
+    [
+        ('{"session_id": "%s"}', {"Content-Type": "application/json"}),
+        ('{"session_id": "%s"}', {"Content-Type": "text/plain;charset=UTF-8"}),  # a beacon's
+    ],
+    ids=["json", "beacon"],
+)
+async def test_stop_session_takes_the_session_id_in_its_body(
+    counter_server, data: str, headers: dict[str, str]
+) -> None:
+    # The viewer names its session (the scale-out ingress needs it); one server just stops it.
+    _, first = await start(counter_server, json={})
+    url = f"{counter_server.url}stop_session"
+    async with counter_server.http.post(url, data=data % first["session_id"], headers=headers) as r:
+        assert r.status == 200
+        assert await r.json() == {"session_id": first["session_id"], "state": "CLOSED"}
+    assert counter_server.server.session is None
+
+
 async def test_unknown_and_ended_sessions_get_json_errors(counter_server) -> None:
     client = counter_server.client()
     status, body = await client.transport("GET", "ice_servers", session_id="nope")
