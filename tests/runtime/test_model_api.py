@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import subprocess
 import sys
 import textwrap
@@ -414,6 +415,16 @@ def test_the_readme_model_example_runs(tmp_path):
         assert tracks_for_model(namespace["MyModel"]) == (TrackSpec("main_video", "video"),)
     finally:
         del sys.modules["readme_example"]
+
+
+def test_the_readme_links_every_user_doc_from_its_docs_list():
+    root = Path(__file__).resolve().parents[2]
+    docs = root.joinpath("README.md").read_text().split("\n## Docs\n", 1)[1].split("\n## ", 1)[0]
+    linked = re.findall(r"\[([^\]]+)\]\(([^)]+)\)", docs)
+    assert all(text == target for text, target in linked)
+    assert sorted(target for _, target in linked) == sorted(
+        f"docs/{p.name}" for p in root.joinpath("docs").glob("*.md")
+    )
 
 
 def test_state_subclass_inherits_fields_and_can_add_more():
