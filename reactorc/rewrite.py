@@ -317,10 +317,17 @@ class _Builder(cst.CSTTransformer):
         ]
         if len(keep) == len(updated.items):
             return updated
+        body = updated.body
+        if isinstance(body, cst.IndentedBlock):  # its other calls (a header, flush) go too
+            body = body.with_changes(
+                body=[s for s in body.body if not _only_calls_on(s, fl.sink.target)]
+            )
+        if fl.sink.target in referenced_names(body):
+            return updated  # used otherwise: opened as the original opens it
         if keep:
             keep[-1] = keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
-            return updated.with_changes(items=keep)
-        return cst.FlattenSentinel(list(updated.body.body))  # type: ignore[arg-type]
+            return updated.with_changes(items=keep, body=body)
+        return cst.FlattenSentinel(list(body.body))  # type: ignore[arg-type]
 
     def leave_Yield(self, original: cst.Yield, updated: cst.Yield) -> cst.Yield:
         """A generator pipeline: each frame it yields becomes an Output (not `yield from`)."""
@@ -475,6 +482,18 @@ class _Builder(cst.CSTTransformer):
             test = " or ".join(f"{f}_changed" for f in key)
             out.append(cst.If(test=parse_expr(test), body=cst.IndentedBlock(body=nodes)))
         return out
+
+
+def _only_calls_on(stmt: cst.CSTNode, name: str) -> bool:
+    """`fh.write(header)` / `fh.flush()`: a statement line that only calls methods of `name`."""
+    return isinstance(stmt, cst.SimpleStatementLine) and all(
+        isinstance(small, cst.Expr)
+        and isinstance(small.value, cst.Call)
+        and isinstance(small.value.func, cst.Attribute)
+        and isinstance(small.value.func.value, cst.Name)
+        and small.value.func.value.value == name
+        for small in stmt.body
+    )
 
 
 def _output(output_call: str, frames: cst.BaseExpression) -> cst.BaseExpression:

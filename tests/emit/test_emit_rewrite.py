@@ -338,6 +338,52 @@ CASES += [
     ),
 ]
 
+CASES += [
+    (
+        "a-header-written-to-the-unopened-writer-is-not-written-either",
+        """
+        import numpy as np
+
+        class R:
+            def run(self, n: int = 4, out_dir: str = "frames"):
+                for i in range(n):
+                    frame = np.full((8, 8, 3), i, np.uint8)
+                    with open(f"{out_dir}/{i:04d}.ppm", "wb") as fh:
+                        fh.write(b"P6 8 8 255\\n")
+                        fh.write(frame.tobytes())
+                        fh.flush()
+        """,
+        """
+        n = self.state.n
+        for i in range(n):
+            frame = np.full((8, 8, 3), i, np.uint8)
+            yield Out(main_video=to_video(frame))
+        """,
+    ),
+    (
+        "a-writer-used-otherwise-is-opened-as-in-the-original",
+        """
+        import numpy as np
+
+        class R:
+            def run(self, n: int = 4):
+                with open("out.rgb", "wb") as fh:
+                    for i in range(n):
+                        frame = np.full((8, 8, 3), i, np.uint8)
+                        fh.write(frame.tobytes())
+                        print(fh.tell())
+        """,
+        """
+        n = self.state.n
+        with open("out.rgb", "wb") as fh:
+            for i in range(n):
+                frame = np.full((8, 8, 3), i, np.uint8)
+                yield Out(main_video=to_video(frame))
+                print(fh.tell())
+        """,
+    ),
+]
+
 CASES.append(
     (
         "a-generator-has-every-yield-wrapped-and-live-reads-throughout",
