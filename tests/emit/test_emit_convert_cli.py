@@ -4,6 +4,7 @@ writes served headless by `reactor run` and `python server.py` in a fresh proces
 from __future__ import annotations
 
 import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -398,3 +399,44 @@ def test_a_writer_of_bytes_no_frame_comes_back_from_is_refused_at_convert(tmp_pa
     assert "line 14: `fh.write(" in done.stderr and "writes bytes" in done.stderr
     assert "Traceback" not in done.stderr
     assert not out.exists()
+
+
+PPM_WRITER = """
+import os
+
+import numpy as np
+
+
+class Rings:
+    def __init__(self, size=8, out_dir="frames"):
+        self.size = size
+        self.out_dir = out_dir
+
+    def render(self, num_frames: int = 3, speed: float = 0.5):
+        os.makedirs(self.out_dir, exist_ok=True)
+        r = np.hypot(*np.mgrid[0 : self.size, 0 : self.size])
+        for t in range(num_frames):
+            wave = 0.5 + 0.5 * np.sin(r / 2.0 - t * speed)
+            with open(os.path.join(self.out_dir, f"{t:04d}.ppm"), "wb") as fh:
+                fh.write(b"P6 8 8 255\\n")
+                fh.write((np.stack([wave, wave, 1 - wave], -1) * 255).astype(np.uint8).tobytes())
+"""
+
+
+def test_ppm_frames_written_as_header_and_raw_bytes_stream_as_the_original_wrote_them(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "rings.py"
+    source.write_text(PPM_WRITER)
+    original = runpy.run_path(str(source))  # run as its author runs it
+    original["Rings"](out_dir=str(tmp_path / "written")).render()
+    written = [
+        np.frombuffer(p.read_bytes()[len(b"P6 8 8 255\n") :], np.uint8).reshape(8, 8, 3)
+        for p in sorted((tmp_path / "written").iterdir())
+    ]
+    out = tmp_path / "out"
+    assert reactorc("convert", source, "-o", out).returncode == 0
+    model = wrapper_class(out)()
+    model.load({"out_dir": str(tmp_path / "streamed")})
+    assert np.array_equal(collect(model, 3), np.stack(written))
+    assert not list((tmp_path / "streamed").iterdir()), "the wrapper wrote a file"
