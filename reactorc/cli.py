@@ -26,6 +26,17 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+SymbolOption = Annotated[
+    str | None,
+    typer.Option("--symbol", help="The pipeline: `Class.method`, `function` or `<module>`."),
+]
+"""Settles which pipeline to stream when the analysis finds several (explain, convert, check)."""
+LoopLineOption = Annotated[
+    int | None,
+    typer.Option("--loop-line", min=1, help="Line of the frame loop's header."),
+]
+"""Settles which loop is the frame loop when several qualify (explain, convert, check)."""
+
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
 EXIT_CANNOT = 2
@@ -68,14 +79,8 @@ def plan_or_internal_error(path: Path, symbol: str | None, loop_line: int | None
 @app.command()
 def explain(
     path: Annotated[Path, typer.Argument(help="The research pipeline's .py file.")],
-    symbol: Annotated[
-        str | None,
-        typer.Option("--symbol", help="The pipeline: `Class.method`, `function` or `<module>`."),
-    ] = None,
-    loop_line: Annotated[
-        int | None,
-        typer.Option("--loop-line", min=1, help="Line of the frame loop's header."),
-    ] = None,
+    symbol: SymbolOption = None,
+    loop_line: LoopLineOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Print the plan for PATH: the frame loop, the state, what is recomputed. Writes nothing."""
@@ -93,14 +98,8 @@ def explain(
 def convert(
     path: Annotated[Path, typer.Argument(help="The research pipeline's .py file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The folder to write.")],
-    symbol: Annotated[
-        str | None,
-        typer.Option("--symbol", help="The pipeline: `Class.method`, `function` or `<module>`."),
-    ] = None,
-    loop_line: Annotated[
-        int | None,
-        typer.Option("--loop-line", min=1, help="Line of the frame loop's header."),
-    ] = None,
+    symbol: SymbolOption = None,
+    loop_line: LoopLineOption = None,
     target: Annotated[
         str,
         typer.Option(
@@ -179,14 +178,8 @@ def validate(
 def check(
     path: Annotated[Path, typer.Argument(help="The research pipeline's .py file.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="The committed output folder.")],
-    symbol: Annotated[
-        str | None,
-        typer.Option("--symbol", help="The pipeline: `Class.method`, `function` or `<module>`."),
-    ] = None,
-    loop_line: Annotated[
-        int | None,
-        typer.Option("--loop-line", min=1, help="Line of the frame loop's header."),
-    ] = None,
+    symbol: SymbolOption = None,
+    loop_line: LoopLineOption = None,
     target: Annotated[
         str | None,
         typer.Option(
