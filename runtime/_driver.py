@@ -81,6 +81,10 @@ class Driver:
         self._clock = clock
         self._cond = threading.Condition()
         self._queued = 0
+        self._wake_at = -1
+        """While the worker waits: the queued count at or below which it can go on (else -1), so
+        `release()` wakes it only when it has something to do, not for every played frame."""
+        self._waiting_for_lead = False
         self._stopping = False
         self._pending: deque[Callable[[], None]] = deque()
         self._pending_lock = threading.Lock()
@@ -113,7 +117,8 @@ class Driver:
         """The consumer has played out `frames` frames: make room for more."""
         with self._cond:
             self._queued = max(0, self._queued - frames)
-            self._cond.notify_all()
+            if self._queued <= self._wake_at:
+                self._cond.notify()
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop the generator and join the thread; False if a model step outlived `timeout`."""
@@ -158,6 +163,8 @@ class Driver:
         """The pacer's current rate; lets the generator start a step just in time."""
         with self._cond:
             self._playout_rate = fps
+            if self._waiting_for_lead and self._queued <= self._lead_frames():
+                self._cond.notify()
 
     def _lead_frames(self) -> int:
         """Frames worth keeping queued: enough to cover the next step, and no more.
@@ -181,10 +188,18 @@ class Driver:
         return max(self._capacity, 2 * self._largest_batch)
 
     def _wait_for_room(self, frames: int) -> bool:
-        """Block while the buffer is full; an oversize batch waits for an empty buffer."""
+        """Block while the buffer is full; an oversize batch waits for an empty buffer.
+
+        A model held back here is faster than playout: it goes on once half the buffer has
+        played (or the batch fits, if that takes more), so it makes several frames per wake-up
+        instead of trading the GIL with the event loop for every frame.
+        """
         with self._cond:
             while not self._stopping and self._queued > 0 and self._queued + frames > self._room():
+                room = self._room()
+                self._wake_at = max(0, min(room - frames, room // 2))
                 self._cond.wait()
+            self._wake_at = -1
             if self._stopping:
                 return False
             self._queued += max(frames, 1)
@@ -193,8 +208,12 @@ class Driver:
     def _wait_for_lead(self) -> bool:
         """Before the next step: wait until the queue is down to what that step needs."""
         with self._cond:
-            while not self._stopping and self._queued > self._lead_frames():
+            while not self._stopping and self._queued > (lead := self._lead_frames()):
+                self._wake_at = lead
+                self._waiting_for_lead = True
                 self._cond.wait()
+            self._wake_at = -1
+            self._waiting_for_lead = False
             return not self._stopping
 
     def _emit(self, value: Any, started: float, run: int) -> bool:

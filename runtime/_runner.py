@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -31,6 +33,10 @@ __all__ = ["PacedFrame", "Runner", "TrackSpec", "error_envelope"]
 log = logging.getLogger("reactor.runner")
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+PRECISE_WAIT = 0.0015
+"""Seconds before a frame is due that `frames()` stops sleeping on the loop's millisecond timer
+and waits the rest in short yields to the loop (only when realtime)."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,56 @@ class _End:
     failure: ModelFailure | None = None
 
 
+class _Inbox:
+    """What `frames()` plays next, put from the driver's thread or the event loop.
+
+    The loop is woken only when `frames()` is waiting for an item: while it is busy playing
+    earlier ones, the driver's yields just queue up, with no wake-up (a self-pipe write and a
+    GIL hand-over) per yield.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._items: deque[Produced | _End] = deque()
+        self._lock = threading.Lock()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, item: Produced | _End) -> None:
+        """Queue `item`; from the loop's thread (no wake-up needed) or the driver's."""
+        with self._lock:
+            self._items.append(item)
+            waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            self._loop.call_soon_threadsafe(_wake, waiter)
+
+    def put_nowait(self, item: Produced | _End) -> None:
+        """Queue `item` from the loop's own thread."""
+        with self._lock:
+            self._items.append(item)
+            waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            _wake(waiter)
+
+    async def get(self) -> Produced | _End:
+        """The next item, waiting for one."""
+        while True:
+            with self._lock:
+                if self._items:
+                    return self._items.popleft()
+                waiter = self._waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                with self._lock:
+                    if self._waiter is waiter:
+                        self._waiter = None
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 def error_envelope(message: str, *, source: str = "model", **extra: Any) -> dict[str, Any]:
     """A runtime-scope error message for the client."""
     return {
@@ -65,7 +121,7 @@ class _Session:
     def __init__(self, send: Send, loop: asyncio.AbstractEventLoop) -> None:
         self.send = send
         self.loop = loop
-        self.items: asyncio.Queue[Produced | _End] = asyncio.Queue()
+        self.items = _Inbox(loop)
         self.open = True
         self.driver: Driver | None = None
         self.task: asyncio.Task[None] | None = None
@@ -258,9 +314,18 @@ class Runner:
     # -- frames ---------------------------------------------------------------------------
 
     def _from_driver(self, session: _Session, item: Produced | ModelFailure | None) -> None:
-        """Called on the driver's thread; hands the item to the event loop."""
+        """Called on the driver's thread; hands the item to the event loop.
+
+        Frames go straight into the session's inbox (one wake-up at most, none while frames()
+        is busy); the end and failures go through the loop, which records the failure first.
+        Either way they stay in the driver's order: a frame is queued before anything the
+        driver reports after it.
+        """
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody is listening
-            session.loop.call_soon_threadsafe(self._on_item, session, item)
+            if isinstance(item, Produced):
+                session.items.put(item)
+            else:
+                session.loop.call_soon_threadsafe(self._on_item, session, item)
 
     def _on_item(self, session: _Session, item: Produced | ModelFailure | None) -> None:
         if item is None:
@@ -304,9 +369,7 @@ class Runner:
                     due = max(now, session.audio_due if session.audio_due is not None else now)
                     pts = 0
                 if self.realtime:
-                    delay = due - self._clock()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
+                    await self._until(due)
                 for track, data in item.tracks.items():
                     kind = "video" if data.ndim == 4 else "audio"
                     if kind == "video":
@@ -333,15 +396,31 @@ class Runner:
                             session.audio_due = due + data.shape[1] / (spec.sample_rate or 48000)
                     indices[track] += 1
                     yield frame
-                await self._release(session, 1)
+                if session.driver is not None:
+                    session.driver.release(1)
+                else:
+                    await self._release(session, 1)
+
+    async def _until(self, due: float) -> None:
+        """Wait until `due` on the runner's clock, to within a few tenths of a millisecond.
+
+        The event loop's timers wake up to a millisecond late (epoll counts whole ms), which is
+        a visible share of a frame interval; so the loop's timer is set `PRECISE_WAIT` early and
+        the rest is waited yielding to the loop's other work (sending, encoding hand-offs) in
+        between, for at most `PRECISE_WAIT` per frame.
+        """
+        delay = due - self._clock()
+        if delay > PRECISE_WAIT:
+            await asyncio.sleep(delay - PRECISE_WAIT)
+        give_up = time.monotonic() + PRECISE_WAIT  # a clock that stands still cannot hang us
+        while self._clock() < due and time.monotonic() < give_up:
+            await asyncio.sleep(0)
 
     async def _release(self, session: _Session, frames: int) -> None:
-        if session.driver is not None:
-            session.driver.release(frames)
-        else:
-            async with session.room:
-                session.queued = max(0, session.queued - frames)
-                session.room.notify_all()
+        """A `ReactorModel`'s frames have played: an `emit()` waiting for room may go on."""
+        async with session.room:
+            session.queued = max(0, session.queued - frames)
+            session.room.notify_all()
 
     # -- ReactorModel -----------------------------------------------------------------------
 

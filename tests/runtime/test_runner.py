@@ -22,7 +22,7 @@ from reactor import (
     disconnected,
     event,
 )
-from reactor._runner import PacedFrame, Runner
+from reactor._runner import PRECISE_WAIT, PacedFrame, Runner, _Inbox
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -318,7 +318,86 @@ async def test_frames_are_released_at_their_due_time():
         if len(released) == 10:
             break
     await runner.stop_session()
-    assert all(at >= due - 1e-3 for at, due in released)
+    # Never early: the last stretch is waited on the clock itself, not the loop's ms timer.
+    assert all(at >= due for at, due in released)
+
+
+async def test_waiting_for_a_due_time_ends_even_if_the_clock_stands_still():
+    runner = make(Counter, realtime=True, fps=50, clock=lambda: 100.0)
+    started = time.monotonic()
+    await asyncio.wait_for(runner._until(100.0 + PRECISE_WAIT / 2), timeout=5)
+    # The loop's timer was not used (due within the precise window) and the yields gave up.
+    assert time.monotonic() - started < 5
+
+
+async def test_a_model_held_back_by_a_full_buffer_goes_on_once_half_of_it_has_played():
+    """One wake-up for several frames, not one per played frame; never more than the buffer."""
+    runner = make(Counter, queue_frames=8)
+    await runner.start_session(Recorder())
+    driver = runner._session.driver
+    for _ in range(500):
+        if driver.queued_frames == 8:
+            break
+        await asyncio.sleep(0.01)
+    assert driver.queued_frames == 8
+    made = runner.model.made
+    driver.release(3)
+    await asyncio.sleep(0.2)
+    assert (runner.model.made, driver.queued_frames) == (made, 5)  # still held back
+    driver.release(1)
+    for _ in range(500):
+        if driver.queued_frames == 8:
+            break
+        await asyncio.sleep(0.01)
+    assert (runner.model.made, driver.queued_frames) == (made + 4, 8)
+    await runner.stop_session()
+
+
+def _count_wakeups(monkeypatch: pytest.MonkeyPatch, loop: asyncio.AbstractEventLoop) -> list:
+    calls: list = []
+    original = loop.call_soon_threadsafe
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
+    return calls
+
+
+def _put_from_thread(inbox: _Inbox, items: list[int]) -> None:
+    thread = threading.Thread(target=lambda: [inbox.put(i) for i in items])
+    thread.start()
+    thread.join(5)
+
+
+async def test_yields_wake_the_event_loop_only_when_frames_waits_for_one(monkeypatch):
+    loop = asyncio.get_running_loop()
+    inbox = _Inbox(loop)
+    wakeups = _count_wakeups(monkeypatch, loop)
+    _put_from_thread(inbox, [0, 1, 2, 3, 4])  # nobody waiting: just queued
+    assert wakeups == []
+    assert [await inbox.get() for _ in range(5)] == [0, 1, 2, 3, 4]
+    getter = asyncio.ensure_future(inbox.get())
+    await asyncio.sleep(0)  # now it waits
+    _put_from_thread(inbox, [5, 6, 7])
+    assert await asyncio.wait_for(getter, 5) == 5
+    assert len(wakeups) == 1
+    assert [await inbox.get() for _ in range(2)] == [6, 7]
+
+
+async def test_an_abandoned_wait_for_a_frame_leaves_nothing_to_wake(monkeypatch):
+    loop = asyncio.get_running_loop()
+    inbox = _Inbox(loop)
+    wakeups = _count_wakeups(monkeypatch, loop)
+    getter = asyncio.ensure_future(inbox.get())
+    await asyncio.sleep(0)
+    getter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await getter
+    _put_from_thread(inbox, [1])
+    assert wakeups == []
+    assert await asyncio.wait_for(inbox.get(), 5) == 1
 
 
 async def test_stop_wakes_a_generator_blocked_on_a_full_queue():
