@@ -7,9 +7,14 @@ and 16, run through the real Runner (driver + pacer, adaptive rate):
 - how many played frames after a state update the first frame showing it comes, and how many
   generator steps after the update the first step that sees it runs.
 Plus: a fixed 30 fps run, and driver+pacer throughput with pacing off as a ratio of the bare
-generator's.
+generator's (target >= 0.97): for the same synthetic models (10/30/80/200 frames/s, batches
+1/4/16), and as stress figures for models doing no work at all or 2 ms of work per frame (with
+no work, every frame costs the runtime one copy of the model's 512x512 batch, which the bare
+loop does not make: a model may reuse its buffer, so a queued frame must be the runtime's own).
+The load average is printed before and after, as the figures depend on it.
 
-    python benchmarks/pacing.py [--seconds 3] [--fixed-seconds 10] [--quick]
+    python benchmarks/pacing.py [--seconds 3] [--fixed-seconds 10] [--throughput-seconds 1.5]
+                                [--quick]
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import argparse
 import asyncio
 import itertools
 import json
+import math
+import os
 import platform
 import statistics
 import time
@@ -153,9 +160,16 @@ def _fast_model(batch: int, work_ms: float) -> Synthetic:
     return model
 
 
-def bare_throughput(frames: int, batch: int, work_ms: float) -> float:
+def _rate_model(batch: int, rate: float) -> Synthetic:
+    """The synthetic model making `rate` frames per second in batches of `batch`."""
+    model = Synthetic()
+    model.load({"rate": rate, "batch": batch})
+    return model
+
+
+def bare_throughput(frames: int, batch: int, work_ms: float, rate: float | None = None) -> float:
     """Frames per second of the generator alone, iterated in a plain loop."""
-    model = _fast_model(batch, work_ms)
+    model = _fast_model(batch, work_ms) if rate is None else _rate_model(batch, rate)
     gen = model.inference()
     start = time.perf_counter()
     made = 0
@@ -165,9 +179,11 @@ def bare_throughput(frames: int, batch: int, work_ms: float) -> float:
     return made / (time.perf_counter() - start)
 
 
-async def driven_throughput(frames: int, batch: int, work_ms: float) -> float:
+async def driven_throughput(
+    frames: int, batch: int, work_ms: float, rate: float | None = None
+) -> float:
     """Frames per second through driver + pacer with pacing off (released as soon as made)."""
-    model = _fast_model(batch, work_ms)
+    model = _fast_model(batch, work_ms) if rate is None else _rate_model(batch, rate)
     runner = Runner(model, realtime=False, queue_frames=max(8, 2 * batch))
     await runner.start_session(_send)
     start = time.perf_counter()
@@ -185,10 +201,15 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="per rate/batch run")
     parser.add_argument("--fixed-seconds", type=float, default=10.0, help="fixed 30 fps run")
+    parser.add_argument(
+        "--throughput-seconds", type=float, default=1.5, help="per synthetic throughput run"
+    )
     parser.add_argument("--quick", action="store_true", help="short runs, for a smoke test")
     args = parser.parse_args()
     seconds = 0.5 if args.quick else args.seconds
     fixed_seconds = 1.0 if args.quick else args.fixed_seconds
+    throughput_seconds = 0.3 if args.quick else args.throughput_seconds
+    load_before = _load()
 
     grid = []
     for rate in (10, 30, 80, 200):
@@ -199,6 +220,26 @@ async def main() -> None:
 
     # A model able to make 45 frames/s, played at a fixed 30: what the pacer itself achieves.
     fixed = await paced_run(45, 1, fixed_seconds, fps=30, updates=5)
+
+    synthetic_throughput = []
+    for rate in (10, 30, 80, 200):
+        for batch in (1, 4, 16):
+            # whole batches, at least two of them, about `throughput_seconds` long
+            n = batch * max(2, math.ceil(throughput_seconds * rate / batch))
+            bare = bare_throughput(n, batch, 0.0, rate=rate)
+            driven = await driven_throughput(n, batch, 0.0, rate=rate)
+            ratio = round(driven / bare, 3)
+            synthetic_throughput.append(
+                {
+                    "model_fps": rate,
+                    "batch": batch,
+                    "frames": n,
+                    "bare_fps": round(bare, 2),
+                    "driven_fps": round(driven, 2),
+                    "ratio": ratio,
+                    "meets_target": ratio >= 0.97,
+                }
+            )
 
     throughput = []
     for work_ms in (0.0, 2.0):
@@ -221,10 +262,16 @@ async def main() -> None:
     print(
         json.dumps(
             {
-                "machine": {"python": platform.python_version(), "cpus": _cpus()},
+                "machine": {
+                    "python": platform.python_version(),
+                    "cpus": _cpus(),
+                    "load_average_before": load_before,
+                    "load_average_after": _load(),
+                },
                 "frame": [SIZE, SIZE, 3],
                 "adaptive": grid,
                 "fixed_30fps": fixed,
+                "throughput_pacing_off_synthetic": synthetic_throughput,
                 "throughput_pacing_off": throughput,
             },
             indent=2,
@@ -233,9 +280,12 @@ async def main() -> None:
 
 
 def _cpus() -> int | None:
-    import os
-
     return os.cpu_count()
+
+
+def _load() -> list[float]:
+    """1, 5 and 15 minute load averages."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 if __name__ == "__main__":

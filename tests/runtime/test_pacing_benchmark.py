@@ -32,3 +32,11 @@ def test_benchmark_prints_every_figure_as_json():
     assert figures["fixed_30fps"]["target_fps"] == 30
     assert {row["batch"] for row in figures["throughput_pacing_off"]} == {1, 4, 16}
     assert all(row["ratio"] > 0 for row in figures["throughput_pacing_off"])
+    synthetic = {
+        (row["model_fps"], row["batch"]) for row in figures["throughput_pacing_off_synthetic"]
+    }
+    assert synthetic == {(rate, batch) for rate in (10, 30, 80, 200) for batch in (1, 4, 16)}
+    for row in figures["throughput_pacing_off_synthetic"]:
+        assert row["frames"] >= 2 * row["batch"] and row["frames"] % row["batch"] == 0
+        assert row["ratio"] > 0 and row["meets_target"] == (row["ratio"] >= 0.97)
+    assert len(figures["machine"]["load_average_before"]) == 3
