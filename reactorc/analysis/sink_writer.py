@@ -25,6 +25,7 @@ FRAME_ARG = {
 }
 _MATPLOTLIB = ("plt", "matplotlib", "ax", "axes")
 _NOT_FRAMES = (cst.SimpleString, cst.FormattedString, cst.ConcatenatedString)
+_TEXT_CALLS = ("dumps", "format", "join")
 
 
 def find(stmt: cst.CSTNode, ctx: Ctx) -> SinkMatch | None:
@@ -66,6 +67,24 @@ def _match_call(call: cst.Call, ctx: Ctx) -> tuple[cst.BaseExpression, str] | No
     if index >= len(positional):
         return None
     frame = positional[index]
-    if isinstance(frame, _NOT_FRAMES) or last_name(frame) in ("dumps", "format", "join"):
+    if _is_serialised_text(frame, ctx):
         return None
     return frame, receiver or ctx.qualname(call.func)
+
+
+def _is_serialised_text(value: cst.BaseExpression, ctx: Ctx) -> bool:
+    """Text or packed numbers written beside the frames (a PPM header `f"P6 {w} {h} 255\\n".encode()`,
+    `struct.pack("<I", n)`, `json.dumps(meta)`): never the frame, so the frame write is the sink."""
+    if isinstance(value, _NOT_FRAMES):
+        return True
+    if not isinstance(value, cst.Call):
+        return False
+    if last_name(value) in _TEXT_CALLS or ctx.qualname(value.func) == "struct.pack":
+        return True
+    # str.encode(encoding="utf-8", errors="strict") takes only strings; an encoder given a
+    # frame (`codec.encode(frame)`) takes more and is not text
+    return (
+        isinstance(value.func, cst.Attribute)
+        and value.func.attr.value == "encode"
+        and all(isinstance(a.value, _NOT_FRAMES) for a in value.args)
+    )

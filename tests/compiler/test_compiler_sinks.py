@@ -228,6 +228,65 @@ WRITER_CASES = [
         ("writer", "draw(t)", "Image.fromarray", 1),
         id="pil-save",
     ),
+    pytest.param(
+        """
+        import numpy as np
+
+        def run(n: int = 3):
+            for t in range(n):
+                frame = draw(t)
+                h, w = frame.shape[:2]
+                with open(f"{t:04d}.ppm", "wb") as fh:
+                    fh.write(f"P6 {w} {h} 255\\n".encode())
+                    fh.write(frame.tobytes())
+        """,
+        ("writer", "frame.tobytes()", "fh", 1),
+        id="ppm-header-encoded-text-is-not-the-frame",
+    ),
+    pytest.param(
+        """
+        def run(n: int = 3, fh=None):
+            for t in range(n):
+                fh.write("frame {}".format(t).encode("ascii", errors="strict"))
+                fh.write(draw(t).tobytes())
+        """,
+        ("writer", "draw(t).tobytes()", "fh", 1),
+        id="encode-with-an-encoding-is-text",
+    ),
+    pytest.param(
+        """
+        import struct
+
+        def run(n: int = 3, fh=None):
+            for t in range(n):
+                frame = draw(t)
+                fh.write(struct.pack("<II", *frame.shape[:2]))
+                fh.write(frame.tobytes())
+        """,
+        ("writer", "frame.tobytes()", "fh", 1),
+        id="struct-pack-header-is-not-the-frame",
+    ),
+    pytest.param(
+        """
+        from struct import pack
+
+        def run(n: int = 3, fh=None):
+            for t in range(n):
+                fh.write(pack("<I", t))
+                fh.write(draw(t).tobytes())
+        """,
+        ("writer", "draw(t).tobytes()", "fh", 1),
+        id="struct-pack-imported-by-name-is-not-the-frame",
+    ),
+    pytest.param(
+        """
+        def run(n: int = 3, fh=None, codec=None):
+            for t in range(n):
+                fh.write(codec.encode(draw(t)))
+        """,
+        ("writer", "codec.encode(draw(t))", "fh", 1),
+        id="an-encoder-given-a-frame-is-still-the-frame",
+    ),
 ]
 
 

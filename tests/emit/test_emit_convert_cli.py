@@ -423,11 +423,19 @@ class Rings:
 """
 
 
+PPM_HEADERS = {
+    "bytes-header": 'fh.write(b"P6 8 8 255\\n")',
+    "encoded-text-header": 'fh.write(f"P6 {self.size} {self.size} 255\\n".encode())',
+}
+
+
+@pytest.mark.parametrize("header", list(PPM_HEADERS), ids=list(PPM_HEADERS))
 def test_ppm_frames_written_as_header_and_raw_bytes_stream_as_the_original_wrote_them(
-    tmp_path: Path,
+    tmp_path: Path, header: str
 ) -> None:
     source = tmp_path / "rings.py"
-    source.write_text(PPM_WRITER)
+    source.write_text(PPM_WRITER.replace(PPM_HEADERS["bytes-header"], PPM_HEADERS[header]))
+    assert PPM_HEADERS[header] in source.read_text()
     original = runpy.run_path(str(source))  # run as its author runs it
     original["Rings"](out_dir=str(tmp_path / "written")).render()
     written = [
