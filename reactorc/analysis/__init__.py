@@ -6,6 +6,7 @@ is a diagnostic in the returned plan."""
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -535,17 +536,44 @@ def _short(code: str, n: int = 60) -> str:
 
 
 def _frames_per_iteration(best: Candidate, sink: Any, after: list[cst.CSTNode], ctx: Ctx) -> Any:
-    """ "chunk" when the sink says so (extend, time slices) or the frame is named like a block
-    of frames (chunk, clip, segment, window, batch); else 1."""
+    """ "chunk" when the sink says so (extend, time slices) or a name in the frame is a block of
+    frames (`clip_frames`, `chunk`: whole words, so `np.clip(x, 0, 1)` is one frame); else 1."""
     if sink.chunk:
         return "chunk"
     if sink.kind == "cat" and sink.frame is not None and sink_cat.adds_one_frame(sink.frame):
         return 1
-    if sink.frame is not None:
-        names = names_of(sink.frame).reads | {ctx.expr(sink.frame)}
-        if any(w in n.lower() for n in names for w in CHUNK_WORDS):
-            return "chunk"
+    if sink.frame is not None and any(
+        _names_a_chunk(name, callee) for name, callee in _identifiers(sink.frame)
+    ):
+        return "chunk"
     return 1
+
+
+_CHUNK_FORMS = frozenset(f"{w}{end}" for w in CHUNK_WORDS for end in ("", "s", "es"))
+
+
+def _names_a_chunk(identifier: str, callee: bool) -> bool:
+    """Whether a word of `identifier` (`clip_frames`, `latentChunk`) is a chunk word. A callee
+    names what it does (`np.clip`, `clip_by_value`), so it counts only when it ends in the
+    noun it returns (`decode_chunk`)."""
+    words = [w.lower() for w in re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", identifier)]
+    if callee:
+        return len(words) > 1 and words[-1] in _CHUNK_FORMS
+    return any(w in _CHUNK_FORMS for w in words)
+
+
+def _identifiers(expr: cst.CSTNode) -> Iterator[tuple[str, bool]]:
+    """(identifier, whether it names the function called) for each name in `expr`; keyword
+    argument names (`batch=2`) and text are not names of the frame."""
+    callees = {
+        id(c.func.attr if isinstance(c.func, cst.Attribute) else c.func)
+        for c in iter_nodes(expr)
+        if isinstance(c, cst.Call)
+    }
+    keywords = {id(a.keyword) for a in iter_nodes(expr) if isinstance(a, cst.Arg) and a.keyword}
+    for node in iter_nodes(expr):
+        if isinstance(node, cst.Name) and id(node) not in keywords:
+            yield node.value, id(node) in callees
 
 
 def _state(

@@ -247,6 +247,46 @@ CHUNK_CASES = [
 ]
 
 
+# (the appended frame expression, frames per iteration): named like a block of frames means a
+# chunk; an operation such as `np.clip` or a word that merely contains one (`clipped`) does not
+FRAME_NAME_CASES = [
+    ("np.clip(x, 0, 1)", 1),
+    ("x.clip(0, 1)", 1),
+    ("clip(x, 0, 1)", 1),
+    ("torch.clip(x, min=0, max=1)", 1),
+    ("tf.clip_by_value(x, 0, 1)", 1),
+    ("np.clip(x, 0, 1)[..., ::-1]", 1),
+    ("clipped", 1),
+    ("eclipse", 1),
+    ("blocky(x)", 1),
+    ("f(x, batch=2)", 1),
+    ('render(x, mode="clip")', 1),
+    ("clip_frames", "chunk"),
+    ("chunk", "chunk"),
+    ("np.clip(chunk, 0, 1)", "chunk"),
+    ("latentChunk.float()", "chunk"),
+    ("self.clip_buffer", "chunk"),
+    ("video_batches[0]", "chunk"),
+    ("window", "chunk"),
+    ("model.decode_chunk(x)", "chunk"),
+]
+
+
+@pytest.mark.parametrize(
+    ("frame", "expected"), FRAME_NAME_CASES, ids=[f for f, _ in FRAME_NAME_CASES]
+)
+def test_frames_per_iteration_follows_the_names_in_the_frame(frame: str, expected: object) -> None:
+    source = f"""
+        def generate(n: int = 4, x=None, chunk=None, clip_frames=None, clipped=None, eclipse=None,
+                     latentChunk=None, video_batches=None, window=None):
+            frames = []
+            for _ in range(n):
+                frames.append({frame})
+            return frames
+        """
+    assert loop_summary(plan_of(source))[3] == expected
+
+
 @pytest.mark.parametrize(
     ("source", "expected"),
     RANGE_CASES
