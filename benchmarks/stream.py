@@ -12,6 +12,9 @@ model's own rate (frames made per second: lower than asked means it was held bac
 from sending `set_level` to the first frame showing the new value (p50/p99, against the target
 of one model step plus two frame intervals); model yield to client decode (p50/p99, both on
 this machine's monotonic clock); and inter-arrival jitter (p99 deviation from the interval).
+To tell where jitter comes from, the server also times each frame: its release by the runner
+against its due time, and the end of its encoding (aiortc encodes in a thread) against the
+previous frame's ("server" in each scenario). The load average is printed before and after.
 The client and pixel code are the server tests' own (tests/server).
 """
 
@@ -29,6 +32,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "server"))
@@ -38,6 +42,10 @@ import pixelcode  # noqa: E402
 from reactor import InputField, InputState, ReactorPipeline, disconnected  # noqa: E402
 
 SIZE = 256
+
+SERVER_TRACE: dict[str, list] = {"released": [], "encoded": []}
+"""In the server process: (pts, monotonic time released, due time) per frame handed to a track,
+and (pts, monotonic time its encoding finished) per encoded video frame."""
 
 
 class Level(InputState):
@@ -76,7 +84,7 @@ def model_class(rate: float, batch: int, log_path: str, declare_fps: bool) -> ty
 
         @disconnected
         def save(self) -> None:
-            Path(log_path).write_text(json.dumps(self.yields))
+            Path(log_path).write_text(json.dumps({"yields": self.yields, "server": SERVER_TRACE}))
 
     return Bench
 
@@ -110,12 +118,64 @@ def browser_like_receiver() -> None:
     rtcrtpreceiver.JitterBuffer = make  # type: ignore[assignment]
 
 
+def trace_server() -> None:
+    """Time, in this (server) process, each frame's release to its track and the end of its
+    encoding, into SERVER_TRACE; matched by pts (the encoder keeps the pacer's 90 kHz pts)."""
+    from aiortc.rtcrtpsender import RTCRtpSender
+    from reactor._transport import FrameTrack
+
+    put = FrameTrack.put
+    next_encoded = RTCRtpSender._next_encoded_frame
+
+    async def timed_put(self: FrameTrack, frame: Any) -> None:
+        if self.kind == "video":
+            SERVER_TRACE["released"].append((frame.pts, time.monotonic(), frame.due))
+        await put(self, frame)
+
+    async def timed_next_encoded(self: RTCRtpSender, codec: Any) -> Any:
+        encoded = await next_encoded(self, codec)
+        if encoded is not None and self.kind == "video":
+            SERVER_TRACE["encoded"].append((encoded.timestamp, time.monotonic()))
+        return encoded
+
+    FrameTrack.put = timed_put  # type: ignore[method-assign]
+    RTCRtpSender._next_encoded_frame = timed_next_encoded  # type: ignore[method-assign]
+
+
+def server_figures(trace: dict[str, list], interval: float) -> dict[str, Any]:
+    """Release lateness, release-to-encoded time and encoded-frame jitter, after a warm-up."""
+    released = trace.get("released", [])
+    encoded = trace.get("encoded", [])
+    # The track never drops a frame, so the n-th encoded frame is the n-th released one (the
+    # encoder's 90 kHz timestamp can differ from the pacer's pts by a rounding tick).
+    pairs = [
+        (at, due, end)
+        for (pts, at, due), (stamp, end) in zip(released, encoded, strict=False)
+        if abs(stamp - pts) <= 2
+    ][30:]
+    late = [at - due for at, due, _ in pairs]
+    encode = [end - at for at, _, end in pairs]
+    release_gaps = [abs(b[0] - a[0] - interval) for a, b in itertools.pairwise(pairs)]
+    encoded_gaps = [abs(b[2] - a[2] - interval) for a, b in itertools.pairwise(pairs)]
+    return {
+        "frames": len(pairs),
+        "release_late_ms": {"p50": ms(percentile(late, 50)), "p99": ms(percentile(late, 99))},
+        "release_jitter_p99_ms": ms(percentile(release_gaps, 99)),
+        "release_to_encoded_ms": {
+            "p50": ms(percentile(encode, 50)),
+            "p99": ms(percentile(encode, 99)),
+        },
+        "encoded_jitter_p99_ms": ms(percentile(encoded_gaps, 99)),
+    }
+
+
 def serve_main(args: argparse.Namespace) -> None:
     """The server process: one model, served until SIGTERM."""
     from reactor._options import ServeOptions
     from reactor._runner import Runner
     from reactor._server import ReactorServer, run_server
 
+    trace_server()
     cls = model_class(args.rate, args.batch, args.log, not args.adaptive)
     options = ServeOptions(port=args.port, codec=args.codec, ice_hosts=("127.0.0.1",))
     server = ReactorServer(Runner(cls()), options, model_name="bench")
@@ -185,8 +245,9 @@ async def scenario(name: str, rate: float, batch: int, args: argparse.Namespace)
     seen = set(counters)
     duplicated = len(counters) - len(seen)
     missing = (max(counters) - min(counters) + 1) - len(seen) if counters else 0
-    made = [i for i, _ in json.loads(log.read_text())] if log.exists() else []
-    yields = dict(json.loads(log.read_text())) if log.exists() else {}
+    logged = json.loads(log.read_text()) if log.exists() else {}
+    made = [i for i, _ in logged.get("yields", [])]
+    yields = dict(logged.get("yields", []))
     in_window = [i for i in made if min(counters) <= i <= max(counters)] if counters else []
 
     latencies = []
@@ -226,6 +287,7 @@ async def scenario(name: str, rate: float, batch: int, args: argparse.Namespace)
             "p99": ms(percentile(yield_to_decode, 99)),
         },
         "jitter_p99_ms": ms(percentile(jitter, 99)),
+        "server": server_figures(logged.get("server", {}), interval),
     }
 
 
@@ -237,11 +299,14 @@ async def main_async(args: argparse.Namespace) -> dict:
     scenarios = [(f"{r:g} fps", r, 1) for r in args.rates]
     if args.batch_rate:
         scenarios.append((f"batches of 4, {args.batch_rate:g} per s", 4 * args.batch_rate, 4))
+    load_before = [round(x, 2) for x in os.getloadavg()]
     results = [await scenario(name, rate, batch, args) for name, rate, batch in scenarios]
     return {
         "benchmark": "stream",
         "machine": {
             "cpus": os.cpu_count(),
+            "load_average_before": load_before,
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
             "python": platform.python_version(),
             "aiortc": aiortc.__version__,
             "platform": platform.platform(),
