@@ -291,7 +291,30 @@ class ReactorServer:
         return web.json_response(self._session_body(session))
 
     async def _stop_session(self, request: web.Request) -> web.Response:
+        """Stops the current session. A body naming another session (`{"session_id": ...}`, a
+        stale tab's beacon) stops nothing: that client's session is already over."""
+        body, problem = await _json_body(request, allow_empty=True)
+        if problem is not None:
+            return problem
+        named = body.get("session_id") if isinstance(body, dict) else None
+        if not isinstance(body, dict) or not isinstance(named, (str, type(None))):
+            return _error(
+                400,
+                "bad_request",
+                'the body must be empty or {"session_id": "<the id start_session returned>"}',
+            )
         session = self.session
+        if named is not None and (session is None or session.id != named):
+            ended = next((r for s, r in reversed(self.ended) if s == named), None)
+            why = f"had already ended: {ended}" if ended is not None else "is not known here"
+            return web.json_response(
+                {
+                    "session_id": named,
+                    "state": "CLOSED",
+                    "stopped": False,
+                    "message": f"session {named} {why}; nothing was stopped",
+                }
+            )
         if session is None:
             return web.json_response({"session_id": None, "state": "CLOSED"})
         await self.end_session(session, "client stopped the session")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from reactor._options import ServeOptions
 from reactor._runner import Runner
@@ -93,6 +95,51 @@ async def test_stop_session_takes_the_session_id_in_its_body(
         assert r.status == 200
         assert await r.json() == {"session_id": first["session_id"], "state": "CLOSED"}
     assert counter_server.server.session is None
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Content-Type": "application/json"}, {"Content-Type": "text/plain;charset=UTF-8"}],
+    ids=["json", "beacon"],
+)
+async def test_stop_session_naming_an_older_session_stops_nothing(
+    counter_server, headers: dict[str, str]
+) -> None:
+    # A stale tab's pagehide beacon names its own, long-ended session: the newer one keeps going.
+    url = f"{counter_server.url}stop_session"
+    _, stale = await start(counter_server, json={})
+    async with counter_server.http.post(url) as r:  # Reactor's JS client: no body
+        assert r.status == 200
+    _, current = await start(counter_server, json={})
+    for named, why in [(stale["session_id"], "had already ended"), ("f00d", "is not known here")]:
+        data = json.dumps({"session_id": named})
+        async with counter_server.http.post(url, data=data, headers=headers) as r:
+            assert r.status == 200
+            reply = await r.json()
+        assert reply["session_id"] == named and reply["state"] == "CLOSED"
+        assert reply["stopped"] is False
+        assert why in reply["message"] and "nothing was stopped" in reply["message"]
+        assert counter_server.server.session is not None
+        assert counter_server.server.session.id == current["session_id"]
+    assert [s for s, _ in counter_server.server.ended] == [stale["session_id"]]
+    async with counter_server.http.post(url) as r:  # no name: the current session, as before
+        assert await r.json() == {"session_id": current["session_id"], "state": "CLOSED"}
+    assert counter_server.server.session is None
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [("{oops", "bad_json"), ("[1]", "bad_request"), ('{"session_id": 3}', "bad_request")],
+)
+async def test_stop_session_with_a_bad_body_is_400_and_stops_nothing(
+    counter_server, body: str, code: str
+) -> None:
+    _, current = await start(counter_server, json={})
+    async with counter_server.http.post(f"{counter_server.url}stop_session", data=body) as r:
+        assert r.status == 400
+        reply = await r.json()
+    assert reply["error"] == code and "\n" not in reply["message"]
+    assert counter_server.server.session.id == current["session_id"]
 
 
 async def test_unknown_and_ended_sessions_get_json_errors(counter_server) -> None:
