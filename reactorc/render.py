@@ -26,7 +26,7 @@ import jinja2
 
 from reactorc import __version__
 from reactorc import templates as templates_package
-from reactorc.plan import Plan, StateField
+from reactorc.plan import Plan, Sink, StateField
 from reactorc.rewrite import Inference, rewrite
 
 Target = Literal["reactor", "reactor-runtime"]
@@ -332,12 +332,25 @@ def _notes(plan: Plan, inference: Inference) -> list[str]:
             "the current value."
         )
     if plan.frame_loop is not None and plan.frame_loop.sink.kind == "writer":
-        notes.append("Frames are streamed instead of written; the original's writer is not opened.")
+        notes.append(_writer_note(plan.frame_loop.sink, inference))
     notes.append(
         "uint8 frames pass through unchanged; float frames are taken to span 0 to 1 "
         "(`FLOAT_RANGE` in the wrapper) and scaled to 0..255."
     )
     return notes
+
+
+def _writer_note(sink: Sink, inference: Inference) -> str:
+    """What became of the original's writer, as the rewrite left it (`Inference.writer`)."""
+    if inference.writer == "removed":
+        return "Frames are streamed instead of written; the original's writer is not opened."
+    if inference.writer == "kept":
+        return (
+            f"Frames are streamed instead of written, but the original's writer `{sink.target}` "
+            "is still opened, as the original opens it (it is used for more than the frames); "
+            "no frame is written to it."
+        )
+    return f"Frames are streamed instead of written: the wrapper yields what went to `{sink.call}`."
 
 
 def _load_kind(plan: Plan) -> str:

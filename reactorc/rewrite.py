@@ -12,6 +12,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
@@ -87,6 +88,13 @@ class GlobalName:
     """The name the wrapper binds it to when its own name is taken by the wrapper ("" = same)."""
 
 
+WriterFate = Literal["removed", "kept", "none"]
+"""What the wrapper does with the writer a writer sink wrote to: `removed` (the statement that
+opened it is gone, so nothing is opened), `kept` (opened as the original opens it, because
+the original uses it elsewhere or opens it outside the function), `none` (no writer object:
+`cv2.imwrite(...)`, a writer passed in, or not a writer sink)."""
+
+
 @dataclass(frozen=True)
 class Inference:
     """The rewritten `inference()`: its body as code (indented by 8 spaces, without the def),
@@ -99,6 +107,7 @@ class Inference:
     is_async: bool
     recomputed: tuple[str, ...]
     """Live fields whose change re-runs pre-loop statements."""
+    writer: WriterFate = "none"
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,6 +218,8 @@ class _Builder(cst.CSTTransformer):
         self.sink_done = False
         self.loop_done = False
         self.depth = 0
+        self.writer: WriterFate = "none"
+        """What became of a `with ... as <writer>:` around the sink."""
 
     # positions --------------------------------------------------------------------------
     def _pos(self, node: cst.CSTNode) -> tuple[int, int]:
@@ -323,7 +334,9 @@ class _Builder(cst.CSTTransformer):
                 body=[s for s in body.body if not _only_calls_on(s, fl.sink.target)]
             )
         if fl.sink.target in referenced_names(body):
-            return updated  # used otherwise: opened as the original opens it
+            self.writer = "kept"  # used otherwise: opened as the original opens it
+            return updated
+        self.writer = "removed"
         if keep:
             keep[-1] = keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
             return updated.with_changes(items=keep, body=body)
@@ -557,10 +570,13 @@ def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
     live = [f for f in plan.state if f.live and not f.per_step]
     assigned = body_names - {p.name for p in plan.params}
     assigned |= _assigned_in_body(fn_node)
+    epilogue_lines = {s.span.start_line for s in plan.epilogue}
+    writer, drop = _writer_opening(plan, wrapper, fn_node, epilogue_lines)
     recompute = {
         pre.span.start_line: pre
         for pre in plan.pre_loop
         if any(f.name in pre.depends_on for f in live)
+        and pre.span.start_line not in drop  # a writer not opened is not reopened either
         and not _is_guard(cst.parse_statement(pre.code))
     }
     triggers = [f.name for f in live if any(f.name in p.depends_on for p in recompute.values())]
@@ -587,18 +603,10 @@ def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
         refresh = [n for n in refresh if n != fl.iterable]
         triggers.append(fl.iterable)
     per_step = {s.param: (s.index_expr, _has_default(plan, s.param)) for s in plan.per_step}
-    drop: set[int] = set()
-    epilogue_lines = {s.span.start_line for s in plan.epilogue}
     for pre in plan.pre_loop:
         defines = set(pre.defines)
         line = pre.span.start_line
         used_elsewhere = _reads_outside(wrapper, fn_node, epilogue_lines | {line}, fl.sink.span)
-        if (
-            fl.sink.kind == "writer"
-            and fl.sink.target in defines
-            and fl.sink.target not in used_elsewhere
-        ):
-            drop.add(line)  # the writer is never opened: no file is written
         if (
             acc
             and fl.sink.kind in ("append", "cat")
@@ -669,7 +677,31 @@ def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
         pipeline_var=pipeline_var,
         is_async=plan.is_async,
         recomputed=tuple(triggers),
+        writer=builder.writer if builder.writer != "none" else writer,
     )
+
+
+def _writer_opening(
+    plan: Plan, wrapper: MetadataWrapper, fn_node: cst.CSTNode, epilogue_lines: set[int]
+) -> tuple[WriterFate, set[int]]:
+    """What becomes of a writer sink's writer opened before the loop, and the lines to drop:
+    `writer = cv2.VideoWriter(...)` goes unless the original uses `writer` for more than the
+    frames (and its release after the loop)."""
+    fl = plan.frame_loop
+    assert fl is not None
+    if fl.sink.kind != "writer":
+        return "none", set()
+    writer: WriterFate = "kept" if fl.sink.target.startswith("self.") else "none"
+    drop: set[int] = set()
+    for pre in plan.pre_loop:
+        if fl.sink.target not in pre.defines:
+            continue
+        line = pre.span.start_line
+        used_elsewhere = _reads_outside(wrapper, fn_node, epilogue_lines | {line}, fl.sink.span)
+        writer = "kept" if fl.sink.target in used_elsewhere else "removed"
+        if writer == "removed":
+            drop.add(line)  # the writer is never opened: no file is written
+    return writer, drop
 
 
 def _comprehension_plan(plan: Plan, wrapper: MetadataWrapper) -> Plan:
