@@ -176,9 +176,12 @@ class Driver:
         if self._playout_rate is None or self._step_time is None:
             return capacity
         # Like TCP's retransmission timer: the mean step plus twice its typical deviation, so a
-        # model (or machine) with uneven steps keeps more in hand and a steady one less.
+        # model (or machine) with uneven steps keeps more in hand and a steady one less. No
+        # extra frame on top: the worker is woken as a frame is released, when the next queued
+        # one is still a whole interval from due, which is margin enough; one more frame would
+        # be one more interval of update latency.
         expected = self._step_time + 2.0 * self._step_dev
-        return max(1, min(capacity, math.ceil(expected * self._playout_rate) + 1))
+        return max(1, min(capacity, math.ceil(expected * self._playout_rate)))
 
     def _room(self) -> int:
         """Frames the buffer holds: `queue_frames`, or two of the largest batch if that is more.

@@ -22,6 +22,8 @@ from reactor import (
     disconnected,
     event,
 )
+from reactor._driver import Driver
+from reactor._output import tracks_for_model
 from reactor._runner import PRECISE_WAIT, PacedFrame, Runner, _Inbox
 
 pytestmark = pytest.mark.timeout(60)
@@ -710,3 +712,24 @@ async def test_inference_that_is_not_a_generator_is_reported():
     (error,) = recorder.errors()
     assert "must be a generator" in error["message"]
     assert error["fatal"] is True
+
+
+@pytest.mark.parametrize(
+    ("step", "deviation", "fps", "batch", "lead"),
+    [
+        (0.0125, 0.0, 80, 1, 1),  # a steady step of one interval: the frame in hand covers it
+        (0.0125, 0.001, 80, 1, 2),  # uneven steps keep more in hand
+        (0.030, 0.0, 80, 1, 3),
+        (0.5, 0.0, 30, 16, 15),  # a batch model: the frames of one step, from a 32-frame buffer
+        (2.0, 0.0, 30, 1, 8),  # never more than the buffer
+    ],
+)
+def test_the_next_step_starts_when_the_queued_frames_cover_it_and_no_sooner(
+    step, deviation, fps, batch, lead
+):
+    driver = Driver(Counter(), tracks_for_model(Counter), lambda item: None, queue_frames=8)
+    driver._largest_batch = batch
+    assert driver._lead_frames() == max(8, 2 * batch)  # no playout rate yet: fill the buffer
+    driver._step_time, driver._step_dev = step, deviation
+    driver.set_playout_rate(fps)
+    assert driver._lead_frames() == lead
