@@ -303,12 +303,17 @@ async def test_fast_model_is_held_back_and_no_frame_is_dropped():
         ahead.append(runner.model.made - len(frames))
         if len(frames) == 40:
             break
+    reanchors = runner.pacer.reanchors
     await runner.stop_session()
     assert [counter_of(f) for f in frames] == list(range(40))
     # Bounded by the queue (4) plus the step in hand, however fast the model could go.
     assert max(ahead) <= 4 + 1
-    # Released no earlier than due: 40 frames at 100 fps take at least 0.39 s.
-    assert frames[-1].due - frames[0].due == pytest.approx(0.39, abs=1e-6)
+    # Released no earlier than due: 40 frames at 100 fps take at least 0.39 s; exactly that
+    # unless a stall on a loaded machine made the pacer re-anchor (which only adds time).
+    span = frames[-1].due - frames[0].due
+    assert span >= 0.39 - 1e-6
+    if reanchors == 0:
+        assert span == pytest.approx(0.39, abs=1e-6)
 
 
 async def test_frames_are_released_at_their_due_time():
