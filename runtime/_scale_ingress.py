@@ -239,8 +239,18 @@ class Ingress:
         body = await request.body()
         session_id = request.headers.get(SESSION_HEADER) or _query_value(request, "session_id")
         if session_id is None and body.strip():
-            with contextlib.suppress(ValueError, AttributeError):
-                session_id = json.loads(body).get("session_id")
+            # As the single server: a body that is not {"session_id": ...} stops nothing.
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, dict):
+                return _error(
+                    400,
+                    "bad_request",
+                    'the body must be empty or {"session_id": "<the id start_session returned>"}',
+                )
+            session_id = parsed.get("session_id")
         if session_id is None:
             running = self.table.sessions()
             if not running:

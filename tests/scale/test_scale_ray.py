@@ -405,8 +405,14 @@ async def test_stop_session_takes_the_session_id_from_body_query_or_header(
     # Stopping an ended session again is harmless; an unknown one is a 404.
     assert await stop(http, ids[0]) == 200
     assert await stop(http, "f" * 32) == 404
-    # One session and no name: that one, as a single server does.
+    # One session and no name: that one, as a single server does; a malformed body (as the
+    # single server) is a 400 that stops nothing.
     status, body, _ = await start(http)
+    for bad in (b"{not json", b"[1, 2]", b'"text"'):
+        async with http.post(app.url + "stop_session", data=bad) as response:
+            assert response.status == 400
+            assert (await response.json())["error"] == "bad_request"
+    assert (await health(http, app))["in_use"] == 1
     async with http.post(app.url + "stop_session") as response:
         assert (await response.json())["session_id"] == body["session_id"]
     assert (await health(http, app))["in_use"] == 0
