@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 from reactor._model import ReactorModel, ReactorPipeline
+from reactor._output import tracks_for_model
 
 MANIFEST = "reactor.yaml"
 
@@ -99,6 +100,10 @@ class Manifest:
                 f"{self.path}: model {self.model_ref!r} is neither a ReactorPipeline nor a "
                 f"ReactorModel (it is a {what}); subclass one of them"
             )
+        try:
+            tracks_for_model(cls)  # Output classes that disagree on a track: the user's to fix
+        except TypeError as exc:
+            raise ManifestError(f"{self.path}: model {self.model_ref!r}: {exc}") from None
         return cls
 
     def load_model(self) -> ReactorPipeline | ReactorModel:

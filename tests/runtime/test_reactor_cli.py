@@ -321,6 +321,13 @@ def test_headless_without_out_is_exit_2(tmp_path, capsys):
             "importing it failed: TypeError: S.x: default 50.0 must be <= 20.0",
         ),
         ("SOURCE:def broken(:\n", "importing it failed: SyntaxError"),
+        (
+            "SOURCE:from reactor import Audio, Output, ReactorPipeline, Video\n"
+            "class A(Output):\n    x: Video\n"
+            "class B(Output):\n    x: Audio\n"
+            "class Grey(ReactorPipeline):\n    def inference(self):\n        yield None\n",
+            "track 'x' is declared as video and as audio",
+        ),
     ],
 )
 @pytest.mark.parametrize("command", ["run-headless", "schema"])
