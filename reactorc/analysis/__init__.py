@@ -47,6 +47,7 @@ from reactorc.plan import (
     Plan,
     Sink,
     StateField,
+    SymbolKind,
 )
 
 CHUNK_WORDS = ("chunk", "clip", "block", "segment", "window", "batch")
@@ -71,16 +72,31 @@ def explain_text(
 
 
 def _refused(path: str, sha: str, diags: tuple[Diagnostic, ...] | list[Diagnostic]) -> Plan:
+    return _bare_plan(path, sha, diags)
+
+
+def _bare_plan(
+    path: str,
+    sha: str,
+    diags: tuple[Diagnostic, ...] | list[Diagnostic],
+    *,
+    symbol: str = "",
+    symbol_kind: SymbolKind = "function",
+    frame_loop: FrameLoop | None = None,
+    candidates: tuple[PlanCandidate, ...] = (),
+    imports: tuple[str, ...] = (),
+) -> Plan:
+    """A plan with no function behind it: a refusal (no frame loop) or a module-level loop."""
     return Plan(
         source_path=path,
         source_sha256=sha,
-        symbol="",
-        symbol_kind="function",
+        symbol=symbol,
+        symbol_kind=symbol_kind,
         class_name="",
         function_name="",
         function_span=None,
         is_async=False,
-        frame_loop=None,
+        frame_loop=frame_loop,
         decode_after_loop=False,
         constructor=Constructor(kind="none", class_name=""),
         params=(),
@@ -90,8 +106,9 @@ def _refused(path: str, sha: str, diags: tuple[Diagnostic, ...] | list[Diagnosti
         epilogue=(),
         per_step=(),
         kept=(),
-        candidates=(),
+        candidates=candidates,
         diagnostics=sort_diagnostics(diags),
+        imports=imports,
     )
 
 
@@ -404,27 +421,14 @@ def _build(run: _Run, best: Candidate, cands: tuple[PlanCandidate, ...]) -> Plan
         )
 
     if fn is None:
-        return Plan(
-            source_path=ctx.path,
-            source_sha256=ctx.source.sha256,
+        return _bare_plan(
+            ctx.path,
+            ctx.source.sha256,
+            run.diags,
             symbol="<module>",
             symbol_kind="module",
-            class_name="",
-            function_name="",
-            function_span=None,
-            is_async=False,
             frame_loop=frame_loop,
-            decode_after_loop=False,
-            constructor=Constructor(kind="none", class_name=""),
-            params=(),
-            state=(),
-            non_state=(),
-            pre_loop=(),
-            epilogue=(),
-            per_step=(),
-            kept=(),
             candidates=cands,
-            diagnostics=sort_diagnostics(run.diags),
             imports=tuple(ctx.code(s) for s in run.index.imports),
         )
 
