@@ -53,6 +53,25 @@ class ModelFailure:
     fatal: bool
 
 
+def model_failure(message: str, exc: BaseException, restarts_left: int) -> ModelFailure:
+    """Log a model's exception with its traceback; the failure to report (fatal with no restart
+    left). The Driver's generator and a ReactorModel's `run()` are reported alike."""
+    fatal = restarts_left <= 0
+    text = "".join(traceback.format_exception(exc))
+    log.error(
+        "%s (%s)\n%s",
+        message,
+        "session ends" if fatal else f"restarting, {restarts_left - 1} restarts left",
+        text,
+    )
+    return ModelFailure(message, text, max(restarts_left - 1, 0), fatal)
+
+
+def video_frames(tracks: dict[str, np.ndarray]) -> int:
+    """Video frames in one yield (its largest video batch); 0 for an audio-only yield."""
+    return max((a.shape[0] for a in tracks.values() if a.ndim == 4), default=0)
+
+
 class _EmptyRunError(RuntimeError):
     pass
 
@@ -224,8 +243,7 @@ class Driver:
         tracks = split_output(self._tracks, value)
         if not tracks:
             return True
-        video = [a.shape[0] for t, a in tracks.items() if a.ndim == 4]
-        frames = max(video) if video else 0
+        frames = video_frames(tracks)
         # Time per yield as the pacer should see it: everything since the last wait ended (the
         # step, the copy of its frames, the bookkeeping), but not the waits themselves.
         busy_since = self._cycle_start if self._cycle_start is not None else started
@@ -341,22 +359,14 @@ class Driver:
 
     def _report(self, exc: BaseException) -> bool:
         """Log and report a model failure; True when the generator may start again."""
-        restarts_left = self._max_restarts - self.restarts
-        fatal = restarts_left <= 0
         name = type(self._model).__name__
-        text = "".join(traceback.format_exception(exc))
         if isinstance(exc, _EmptyRunError):
             message = f"{name}.{exc}"
         else:
             message = f"{name}.inference() raised {type(exc).__name__}: {exc}"
-        log.error(
-            "%s (%s)\n%s",
-            message,
-            "session ends" if fatal else f"restarting, {restarts_left - 1} restarts left",
-            text,
-        )
-        self._deliver(ModelFailure(message, text, max(restarts_left - 1, 0), fatal))
-        if fatal:
+        failure = model_failure(message, exc, self._max_restarts - self.restarts)
+        self._deliver(failure)
+        if failure.fatal:
             return False
         self.restarts += 1
         return True

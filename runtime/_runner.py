@@ -14,14 +14,13 @@ import inspect
 import logging
 import threading
 import time
-import traceback
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from reactor._driver import Driver, ModelFailure, Produced
+from reactor._driver import Driver, ModelFailure, Produced, model_failure, video_frames
 from reactor._model import ReactorModel, ReactorPipeline
 from reactor._output import TrackSpec, split_output, tracks_for_model
 from reactor._pacer import PacerState, pace, start
@@ -429,8 +428,7 @@ class Runner:
         tracks = split_output(tuple(self.tracks), output)
         if not tracks:
             return
-        video = [a.shape[0] for a in tracks.values() if a.ndim == 4]
-        frames = max(video) if video else 0
+        frames = video_frames(tracks)
         now = self._clock()
         item = Produced(tracks, frames, now, now - started, 0)
         async with session.room:
@@ -468,13 +466,10 @@ class Runner:
             except Exception as exc:
                 if not session.open:
                     return
-                text = "".join(traceback.format_exception(exc))
-                left = self.max_restarts - restarts
-                fatal = left <= 0
                 message = f"{type(model).__name__}.run() raised {type(exc).__name__}: {exc}"
-                log.error("%s\n%s", message, text)
-                self._failed(session, ModelFailure(message, text, max(left - 1, 0), fatal))
-                if fatal:
+                failure = model_failure(message, exc, self.max_restarts - restarts)
+                self._failed(session, failure)
+                if failure.fatal:
                     return
                 restarts += 1
 
