@@ -350,6 +350,7 @@ class Runner:
             raise RuntimeError("frames() needs a session; call start_session() first")
         indices = session.indices
         audio_samples = session.audio_samples
+        sample_rates = {t.name: t.sample_rate or 48000 for t in self.tracks if t.kind == "audio"}
         while True:
             item = await session.items.get()
             if isinstance(item, _End):
@@ -380,7 +381,6 @@ class Runner:
                     else:
                         if i != 0:
                             continue
-                        spec = next(t for t in self.tracks if t.name == track)
                         frame = PacedFrame(
                             track,
                             "audio",
@@ -392,7 +392,7 @@ class Runner:
                         )
                         audio_samples[track] += data.shape[1]
                         if not n:
-                            session.audio_due = due + data.shape[1] / (spec.sample_rate or 48000)
+                            session.audio_due = due + data.shape[1] / sample_rates[track]
                     indices[track] += 1
                     yield frame
                 if session.driver is not None:
