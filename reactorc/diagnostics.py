@@ -99,3 +99,9 @@ def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> tuple[Diagnostic, ...
 
 def format_all(diagnostics: Iterable[Diagnostic]) -> str:
     return "\n".join(d.format() for d in diagnostics)
+
+
+def shorten(code: str, n: int) -> str:
+    """`code` on one line, cut to `n` characters with "..." when longer (for messages)."""
+    one = " ".join(code.split())
+    return one if len(one) <= n else one[: n - 3] + "..."

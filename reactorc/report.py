@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from reactorc.diagnostics import Diagnostic
+from reactorc.diagnostics import Diagnostic, shorten
 from reactorc.plan import Plan
 
 _SEVERITY_STYLE = {"error": "bold red", "warning": "yellow", "note": "cyan"}
@@ -38,7 +38,7 @@ def print_plan(plan: Plan, console: Console) -> None:
     _print(
         console,
         f"  each iteration makes {per}; sink: {loop.sink.kind}{target} "
-        f"(line {loop.sink.span.start_line}), frame: `{_short(loop.sink.frame_expr)}`",
+        f"(line {loop.sink.span.start_line}), frame: `{shorten(loop.sink.frame_expr, 70)}`",
     )
     if loop.progress_wrapper:
         _print(console, f"  progress bar dropped: {loop.progress_wrapper}")
@@ -76,14 +76,14 @@ def print_plan(plan: Plan, console: Console) -> None:
         for s in recomputed:
             _print(
                 console,
-                f"  line {s.span.start_line}: `{_short(s.code)}`  <- {', '.join(s.depends_on)}",
+                f"  line {s.span.start_line}: `{shorten(s.code, 70)}`  <- {', '.join(s.depends_on)}",
             )
     touching = [e for e in plan.epilogue if e.role != "other"]
     if touching:
         _print(console, Text("after the loop (applied per chunk)", "bold"))
         for e in touching:
             mark = "  [reduces across frames]" if e.reduces_across_frames else ""
-            _print(console, f"  line {e.span.start_line} {e.role}: `{_short(e.code)}`{mark}")
+            _print(console, f"  line {e.span.start_line} {e.role}: `{shorten(e.code, 70)}`{mark}")
     cons = plan.constructor
     if cons.kind == "config":
         keys = ", ".join(
@@ -151,8 +151,3 @@ def _bounds(f: Any) -> str:
 
 def _json(v: Any) -> str:
     return repr(v) if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
-
-
-def _short(code: str, n: int = 70) -> str:
-    one = " ".join(code.split())
-    return one if len(one) <= n else one[: n - 3] + "..."

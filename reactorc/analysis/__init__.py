@@ -33,7 +33,7 @@ from reactorc.analysis import (
 from reactorc.analysis._cst import Ctx, TooDeep, iter_nodes, names_of
 from reactorc.analysis.index import FunctionInfo, ModuleIndex, build_index
 from reactorc.analysis.loops import Candidate
-from reactorc.diagnostics import Diagnostic, diagnostic, sort_diagnostics
+from reactorc.diagnostics import Diagnostic, diagnostic, shorten, sort_diagnostics
 from reactorc.parse import Source, parse_text, read_file
 from reactorc.plan import (
     Candidate as PlanCandidate,
@@ -415,7 +415,7 @@ def _build(run: _Run, best: Candidate, cands: tuple[PlanCandidate, ...]) -> Plan
         run.add(
             "RC110",
             call,
-            f"blocking input `{_short(ctx.code(call), 40)}` inside the frame loop",
+            f"blocking input `{shorten(ctx.code(call), 40)}` inside the frame loop",
             "a stream cannot wait for a key press: remove the call and make what it reads a "
             "parameter of the pipeline (it becomes live state)",
         )
@@ -453,7 +453,7 @@ def _build(run: _Run, best: Candidate, cands: tuple[PlanCandidate, ...]) -> Plan
             run.add(
                 "RC301",
                 stmt,
-                f"`{_short(st.code)}` reduces across all frames of the clip; per chunk it sees "
+                f"`{shorten(st.code, 60)}` reduces across all frames of the clip; per chunk it sees "
                 "only that chunk's frames",
                 "use fixed bounds instead (e.g. clamp(0, 1)) or accept per-chunk values",
             )
@@ -532,11 +532,6 @@ def _build(run: _Run, best: Candidate, cands: tuple[PlanCandidate, ...]) -> Plan
 def _reset_method(index: ModuleIndex, fn: FunctionInfo) -> str:
     names = {m.name for m in index.methods_of(fn.class_name)}
     return next((n for n in ("reset", "reset_episode", "init_episode") if n in names), "")
-
-
-def _short(code: str, n: int = 60) -> str:
-    one = " ".join(code.split())
-    return one if len(one) <= n else one[: n - 3] + "..."
 
 
 def _frames_per_iteration(best: Candidate, sink: Any, after: list[cst.CSTNode], ctx: Ctx) -> Any:
