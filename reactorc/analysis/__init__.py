@@ -312,8 +312,7 @@ def _finish(run: _Run, best: Candidate | None, ranked: list[Candidate]) -> Plan:
         for c in ranked
     )
     if best is None:
-        plan = _refused(ctx.path, ctx.source.sha256, run.diags)
-        return replace(plan, candidates=plan_cands)
+        return _bare_plan(ctx.path, ctx.source.sha256, run.diags, candidates=plan_cands)
     return _build(run, best, plan_cands)
 
 
