@@ -125,6 +125,28 @@ def parse_message(raw: str | bytes) -> Command | CommandError:
     return Command(scope, command_name, arguments)
 
 
+def preflight_headers(asked: str, private_network: bool) -> dict[str, str]:
+    """The CORS preflight answer of the single server and the scale-out ingress alike: the
+    published client sends Authorization, Content-Type and Reactor-* headers from another
+    origin. `asked` is Access-Control-Request-Headers; `private_network` is whether the
+    browser asked Access-Control-Request-Private-Network."""
+    allowed = ["Authorization", "Content-Type"]
+    for name in (h.strip() for h in asked.split(",")):
+        if name and name.lower().startswith("reactor-") and name not in allowed:
+            allowed.append(name)
+    for name in ("Reactor-API-Version", "Reactor-API-Accept-Version", "Reactor-WebRTC-Version"):
+        if name.lower() not in (a.lower() for a in allowed):
+            allowed.append(name)
+    headers = {
+        "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
+        "Access-Control-Allow-Headers": ", ".join(allowed),
+        "Access-Control-Max-Age": "600",
+    }
+    if private_network:
+        headers["Access-Control-Allow-Private-Network"] = "true"
+    return headers
+
+
 def envelope(scope: Scope, type_: str, data: Any) -> str:
     """One server-to-client message as JSON text."""
     return json.dumps({"scope": scope, "data": {"type": type_, "data": data}}, default=repr)

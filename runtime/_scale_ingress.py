@@ -15,6 +15,7 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
+from reactor import _protocol
 from reactor._scale_replica import NOT_THIS_PROCESS
 from reactor._scale_routing import Busy, Granted, ReplicaReport, SlotTable, Unavailable
 from starlette.requests import Request
@@ -359,18 +360,8 @@ def _gone(table: SlotTable, session_id: str) -> JSONResponse:
 
 
 def _preflight(request: Request) -> Response:
-    """CORS preflight: the published client sends Authorization, Content-Type and Reactor-*
-    headers from another origin."""
-    asked = request.headers.get("access-control-request-headers", "")
-    allowed = ["Authorization", "Content-Type"]
-    for name in (h.strip() for h in asked.split(",")):
-        if name and name.lower().startswith("reactor-") and name not in allowed:
-            allowed.append(name)
-    headers = {
-        "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
-        "Access-Control-Allow-Headers": ", ".join(allowed),
-        "Access-Control-Max-Age": "600",
-    }
-    if request.headers.get("access-control-request-private-network") == "true":
-        headers["Access-Control-Allow-Private-Network"] = "true"
+    headers = _protocol.preflight_headers(
+        request.headers.get("access-control-request-headers", ""),
+        request.headers.get("access-control-request-private-network") == "true",
+    )
     return Response(status_code=204, headers=headers)

@@ -181,23 +181,10 @@ class ReactorServer:
             return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.text or exc.reason)
 
     def _preflight(self, request: web.Request) -> web.Response:
-        """CORS preflight: the published client sends Authorization, Content-Type and
-        Reactor-* headers from another origin."""
-        asked = request.headers.get("Access-Control-Request-Headers", "")
-        allowed = ["Authorization", "Content-Type"]
-        for name in (h.strip() for h in asked.split(",")):
-            if name and name.lower().startswith("reactor-") and name not in allowed:
-                allowed.append(name)
-        for name in ("Reactor-API-Version", "Reactor-API-Accept-Version", "Reactor-WebRTC-Version"):
-            if name.lower() not in (a.lower() for a in allowed):
-                allowed.append(name)
-        headers = {
-            "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
-            "Access-Control-Allow-Headers": ", ".join(allowed),
-            "Access-Control-Max-Age": "600",
-        }
-        if request.headers.get("Access-Control-Request-Private-Network") == "true":
-            headers["Access-Control-Allow-Private-Network"] = "true"
+        headers = _protocol.preflight_headers(
+            request.headers.get("Access-Control-Request-Headers", ""),
+            request.headers.get("Access-Control-Request-Private-Network") == "true",
+        )
         return web.Response(status=204, headers=headers)
 
     # -- plain routes ---------------------------------------------------------------------------
