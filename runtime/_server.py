@@ -292,7 +292,7 @@ class ReactorServer:
             )
         session = self.session
         if named is not None and (session is None or session.id != named):
-            ended = next((r for s, r in reversed(self.ended) if s == named), None)
+            ended = self._ended_reason(named)
             why = f"had already ended: {ended}" if ended is not None else "is not known here"
             return web.json_response(
                 {
@@ -307,11 +307,15 @@ class ReactorServer:
         await self.end_session(session, "client stopped the session")
         return web.json_response({"session_id": session.id, "state": "CLOSED"})
 
+    def _ended_reason(self, session_id: str) -> str | None:
+        """Why session `session_id` ended, if it is one of the recently ended ones."""
+        return next((r for s, r in reversed(self.ended) if s == session_id), None)
+
     def _find(self, request: web.Request) -> Session | web.Response:
         session_id = request.match_info["session_id"]
         session = self.session
         if session is None or session.id != session_id:
-            ended = next((r for s, r in reversed(self.ended) if s == session_id), None)
+            ended = self._ended_reason(session_id)
             if ended is not None:
                 return _error(410, "session_ended", f"session {session_id} has ended: {ended}")
             return _error(
