@@ -611,15 +611,17 @@ def _check_version(value: str | None, supported: int | str, header: str) -> web.
 async def _json_body(
     request: web.Request, *, allow_empty: bool = False
 ) -> tuple[Any, web.Response | None]:
-    text = await request.text()
-    if not text.strip():
+    raw = await request.read()
+    if not raw.strip():
         if allow_empty:
             return {}, None
         return None, _error(400, "bad_request", "the request needs a JSON body")
     try:
-        return json.loads(text), None
+        return json.loads(raw), None
     except json.JSONDecodeError as exc:
         return None, _error(400, "bad_json", f"the body is not JSON: {exc.msg} at char {exc.pos}")
+    except UnicodeDecodeError as exc:  # JSON is UTF-8 text; a stray byte is the client's mistake
+        return None, _error(400, "bad_json", f"the body is not UTF-8 text: {exc.reason}")
 
 
 # -------------------------------------------------------------------------------------------------

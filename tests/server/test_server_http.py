@@ -51,7 +51,12 @@ async def test_start_session_accepts_no_body_and_extra_args(counter_server) -> N
 
 @pytest.mark.parametrize(
     ("body", "code"),
-    [("{oops", "bad_json"), ("[1]", "bad_request"), ('{"extra_args": 3}', "bad_request")],
+    [
+        ("{oops", "bad_json"),
+        (b'{"extra_args": "\xff"}', "bad_json"),
+        ("[1]", "bad_request"),
+        ('{"extra_args": 3}', "bad_request"),
+    ],
 )
 async def test_start_session_with_a_bad_body_is_400_json(counter_server, body, code) -> None:
     status, reply = await start(counter_server, data=body)
@@ -129,10 +134,15 @@ async def test_stop_session_naming_an_older_session_stops_nothing(
 
 @pytest.mark.parametrize(
     ("body", "code"),
-    [("{oops", "bad_json"), ("[1]", "bad_request"), ('{"session_id": 3}', "bad_request")],
+    [
+        ("{oops", "bad_json"),
+        (b'{"session_id": "\xff"}', "bad_json"),
+        ("[1]", "bad_request"),
+        ('{"session_id": 3}', "bad_request"),
+    ],
 )
 async def test_stop_session_with_a_bad_body_is_400_and_stops_nothing(
-    counter_server, body: str, code: str
+    counter_server, body: str | bytes, code: str
 ) -> None:
     _, current = await start(counter_server, json={})
     async with counter_server.http.post(f"{counter_server.url}stop_session", data=body) as r:
