@@ -578,15 +578,7 @@ class _Validation:
         return pick_value(f, live), ""
 
     def _live_check(self, f: Any, baseline: SessionRecord, changes: dict[str, Any]) -> None:
-        name = f"live: {f.name}"
-        value, why = self._value_for(f, True, changes)
-        if why:
-            self.add(name, "skip", why)
-            return
-        rec = self._session(
-            f"live {f.name}", len(baseline.frames), changes=(Change(1, f.name, value),)
-        )
-        self._compare_after_change(name, f.name, value, rec, baseline, None)
+        self._change_check("live", f, baseline, changes, None)
 
     def _restart_check(
         self,
@@ -607,12 +599,25 @@ class _Validation:
             )
             self.add(name, "skip", why)
             return
-        value, why = self._value_for(f, False, changes)
+        self._change_check("restart", f, baseline, changes, clip)
+
+    def _change_check(
+        self,
+        kind: str,
+        f: Any,
+        baseline: SessionRecord,
+        changes: dict[str, Any],
+        clip: int | None,
+    ) -> None:
+        """One session that sets `f` at step 1 (a live field, or a restart field with `clip`),
+        compared with the baseline."""
+        name = f"{kind}: {f.name}"
+        value, why = self._value_for(f, kind == "live", changes)
         if why:
             self.add(name, "skip", why)
             return
         rec = self._session(
-            f"restart {f.name}", len(baseline.frames), changes=(Change(1, f.name, value),)
+            f"{kind} {f.name}", len(baseline.frames), changes=(Change(1, f.name, value),)
         )
         self._compare_after_change(name, f.name, value, rec, baseline, clip)
 
