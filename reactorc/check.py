@@ -108,7 +108,7 @@ def run_check(
 
     from rich.console import Console
 
-    from reactorc.cli import plan_or_internal_error
+    from reactorc.analysis import plan_for
     from reactorc.convert import ConvertError, build_files
     from reactorc.render import TARGETS
     from reactorc.report import print_diagnostics
@@ -122,7 +122,7 @@ def run_check(
     if out.exists() and not out.is_dir():
         err.print(f"error: -o {out} is not a folder; pass the committed output folder")
         return 2
-    plan = plan_or_internal_error(path, symbol, loop_line)
+    plan = plan_for(path, symbol=symbol, loop_line=loop_line)
     try:
         files = build_files(plan, path, out, target)  # type: ignore[arg-type]
     except ConvertError as exc:
@@ -163,7 +163,7 @@ def run_check(
         return 1
     err.print(f"{out}: up to date with {path} ({len(result.current)} files)", soft_wrap=True)
     if then_validate:
-        from reactorc.validate_cli import run_validate
+        from reactorc.validate import run_validate
 
         return run_validate(out, "auto", 24, False, False, (), None, None)
     return 0

@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from reactor._commandline import run_app
 from rich.console import Console
 
 from reactorc import __version__
-from reactorc.analysis import explain as analyse_file
-from reactorc.diagnostics import Diagnostic, diagnostic
-from reactorc.plan import Plan
+from reactorc.analysis import plan_for
 from reactorc.report import print_diagnostics, print_plan
 
 app = typer.Typer(
@@ -58,24 +57,6 @@ def _root(
     """reactorc: compile a research pipeline into a streaming model."""
 
 
-def plan_or_internal_error(path: Path, symbol: str | None, loop_line: int | None) -> Plan:
-    """Analyse `path`; a bug in reactorc becomes an RC900 diagnostic, not a traceback."""
-    try:
-        return analyse_file(path, symbol=symbol, loop_line=loop_line)
-    except Exception as exc:
-        from reactorc.analysis import _refused
-
-        d: Diagnostic = diagnostic(
-            "RC900",
-            str(path),
-            1,
-            1,
-            f"internal error in reactorc: {type(exc).__name__}: {exc}",
-            "this is a bug in reactorc; please report it with the file that triggers it",
-        )
-        return _refused(str(path), "", [d])
-
-
 @app.command()
 def explain(
     path: Annotated[Path, typer.Argument(help="The research pipeline's .py file.")],
@@ -84,7 +65,7 @@ def explain(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
     """Print the plan for PATH: the frame loop, the state, what is recomputed. Writes nothing."""
-    plan = plan_or_internal_error(path, symbol, loop_line)
+    plan = plan_for(path, symbol=symbol, loop_line=loop_line)
     if as_json:
         sys.stdout.write(json.dumps(plan.to_json(), indent=2) + "\n")
     else:
@@ -110,7 +91,8 @@ def convert(
         bool, typer.Option("--force", help="Overwrite generated files edited by hand.")
     ] = False,
 ) -> None:
-    """Write a streaming wrapper for PATH into OUT (wrapper, reactor.yaml, config.yml, server.py)."""
+    """Write a streaming wrapper for PATH into OUT: the wrapper, reactor.yaml, config.yml, server.py
+    and README.md."""
     from reactorc.convert import ConvertError
     from reactorc.convert import convert as convert_plan
     from reactorc.render import TARGETS
@@ -119,7 +101,7 @@ def convert(
     if target not in TARGETS:
         err.print(f"error: --target must be one of {', '.join(TARGETS)}, got {target!r}")
         raise typer.Exit(EXIT_CANNOT)
-    plan = plan_or_internal_error(path, symbol, loop_line)
+    plan = plan_for(path, symbol=symbol, loop_line=loop_line)
     try:
         done = convert_plan(plan, path, out, target=target, force=force)  # type: ignore[arg-type]
     except ConvertError as exc:
@@ -165,7 +147,7 @@ def validate(
     ] = 120.0,
 ) -> None:
     """Run the wrapper in FOLDER for real and check it (exit 1 when a check fails)."""
-    from reactorc.validate_cli import run_validate
+    from reactorc.validate import run_validate
 
     raise typer.Exit(
         run_validate(
@@ -196,9 +178,10 @@ def check(
     raise typer.Exit(run_check(path, out, symbol, loop_line, target, then_validate))
 
 
-def main() -> None:
-    """Console-script entry point (`reactorc = reactorc.cli:main`)."""
-    app()
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point (`reactorc = reactorc.cli:main`): usage mistakes are one line
+    and exit status 2, as with `reactor`."""
+    run_app(app, "reactorc", argv)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ from reactor._transport import (
     check_settings,
     ice_servers_json,
 )
+from reactor._version import version
 
 if TYPE_CHECKING:
     from reactor._manifest import Manifest
@@ -45,7 +46,7 @@ log = logging.getLogger("reactor.server")
 
 API_VERSION = 1
 WEBRTC_VERSION = "1.0"
-SERVER_VERSION = "reactorc-0.1.0"
+SERVER_VERSION = f"reactorc-{version()}"
 SHUTDOWN_SECONDS = 2.0
 """Shutting down (SIGINT/SIGTERM) closes the peer and returns within this many seconds."""
 _STEP_SECONDS = 0.6

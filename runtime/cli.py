@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from reactor._commandline import UsageProblem, run_app, say
 from reactor._manifest import MANIFEST, Manifest, ManifestError, ModelLoadError, read_manifest
 from reactor._options import ServeOptions
+from reactor._version import version
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -31,8 +33,20 @@ app = typer.Typer(
 err = Console(stderr=True, highlight=False)
 
 
-class UsageProblem(Exception):
-    """Bad input the user can fix; printed as one line, exit status 2."""
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"reactor {version()}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """reactor: serve a streaming model, or record it headless."""
 
 
 class Codec(StrEnum):
@@ -131,7 +145,7 @@ def run(
     )
     loaded = _manifest(manifest)
     if replicas is not None or ray_address is not None:
-        from reactor._scale import serve_scaled  # imports Ray; only here
+        from reactor.scale import serve_scaled  # imports Ray; only here
 
         serve_scaled(loaded, options, replicas=replicas, ray_address=ray_address)
         return
@@ -176,7 +190,7 @@ def _run_headless(
             model = manifest.load_model()
         except ModelLoadError as exc:
             logging.getLogger("reactor").error("%s", exc, exc_info=exc.__cause__)
-            _say(f"error: {exc}")
+            say(f"error: {exc}")
             raise typer.Exit(1) from None
         with Progress(
             TextColumn(f"[bold]{manifest.name}[/] → {out}"),
@@ -198,12 +212,16 @@ def _run_headless(
     except HeadlessInputError as exc:
         raise UsageProblem(str(exc)) from None
     except ModelFailedError as exc:
-        _say(f"error: {exc}; nothing was written")
+        say(f"error: {exc}; nothing was written")
         raise typer.Exit(1) from None
     for message in result.errors:
-        _say(f"warning: model error (restarted): {message}")
+        say(f"warning: model error (restarted): {message}")
     width, height = result.size
-    _say(f"wrote {result.path}: {result.frames} frames, {width}x{height}, {result.duration:.2f} s")
+    rate = result.frames / result.duration if result.duration > 0 else 0.0
+    say(
+        f"wrote {result.path}: {result.frames} frames of {width}x{height}, "
+        f"a clip {result.duration:.2f} s long at {rate:.1f} fps"
+    )
 
 
 @app.command()
@@ -220,39 +238,10 @@ def schema(manifest: ManifestOption = Path(MANIFEST)) -> None:
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
-def _say(message: str) -> None:
-    """One line on stderr, unwrapped, whatever the terminal width."""
-    sys.stderr.write(message.replace("\n", " ") + "\n")
-    sys.stderr.flush()
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the `reactor` console script."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    command = typer.main.get_command(app)
-    try:
-        result = command.main(args=argv, prog_name="reactor", standalone_mode=False)
-    except UsageProblem as exc:
-        _say(f"error: {exc}")
-        sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        _say("aborted")
-        sys.exit(130)
-    except Exception as exc:
-        # Click's own usage errors (typer may vendor click, so match by shape, not by class).
-        format_message = getattr(exc, "format_message", None)
-        exit_code = getattr(exc, "exit_code", None)
-        if format_message is None or not isinstance(exit_code, int):
-            raise
-        ctx = getattr(exc, "ctx", None)
-        hint = (
-            f" (see: reactor {ctx.info_name} --help)" if ctx is not None and exit_code == 2 else ""
-        )
-        _say(f"error: {format_message()}{hint}")
-        sys.exit(exit_code)
-    sys.exit(result if isinstance(result, int) else 0)
+    run_app(app, "reactor", argv)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import reactorc.cli as cli
+from reactorc import analysis
 from reactorc.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
@@ -170,7 +170,7 @@ def test_internal_error_is_rc900_not_a_traceback(tmp_path: Path, monkeypatch) ->
     def boom(*args, **kwargs):
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(cli, "analyse_file", boom)
+    monkeypatch.setattr(analysis, "explain", boom)
     result = invoke(str(write(tmp_path, GOOD)))
     assert result.exit_code == 2
     assert "RC900 error: internal error in reactorc: RuntimeError: simulated bug" in result.stderr

@@ -1,5 +1,5 @@
 """The rewriter, shape by shape, as before/after pairs: a small pipeline in, the body of
-`inference()` out (libcst codemod style). Each case names the shape row of DESIGN §6."""
+`inference()` out (libcst codemod style). Each case names the shape row of docs/shapes.md."""
 
 from __future__ import annotations
 

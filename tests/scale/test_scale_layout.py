@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from reactor._manifest import read_manifest
 from reactor._options import ServeOptions
-from reactor._scale import ScaleOptions, build_app, place
+from reactor.scale import ScaleOptions, build_app, place
 
 
 @pytest.mark.parametrize(
@@ -69,9 +69,9 @@ def test_the_application_has_one_single_replica_deployment_per_model_replica(
 
 @pytest.mark.ray
 def test_a_serve_config_builds_the_same_application(steady_manifest: Path) -> None:
-    """`import_path: reactor._scale:app_builder` (KubeRay RayService, `serve run config.yaml`)."""
+    """`import_path: reactor.scale.app:app_builder` (KubeRay RayService, `serve run config.yaml`)."""
     pytest.importorskip("ray.serve")
-    from reactor._scale import app_builder
+    from reactor.scale import app_builder
 
     args = {"manifest": str(steady_manifest), "replicas": 2, "gpus": True, "turn": ["a:b@t:3478"]}
     ingress = app_builder(args)._bound_deployment
@@ -93,7 +93,7 @@ def test_a_serve_config_builds_the_same_application(steady_manifest: Path) -> No
 )
 def test_a_serve_config_with_bad_args_says_which(args: dict[str, object], message: str) -> None:
     pytest.importorskip("ray.serve")
-    from reactor._scale import app_builder
+    from reactor.scale import app_builder
 
     with pytest.raises(ValueError, match=re.escape(message)):
         app_builder(args)

@@ -25,7 +25,7 @@ serve = pytest.importorskip("ray.serve")
 
 from reactor._manifest import read_manifest  # noqa: E402
 from reactor._options import ServeOptions  # noqa: E402
-from reactor._scale import Deployed, ReplicaLoadError, ScaleOptions, deploy  # noqa: E402
+from reactor.scale import Deployed, ReplicaLoadError, ScaleOptions, deploy  # noqa: E402
 from rtc_client import Client  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(180)]

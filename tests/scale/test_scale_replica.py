@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from reactor._options import ServeOptions
-from reactor._scale_replica import NOT_THIS_PROCESS, ModelReplica
+from reactor.scale.replica import NOT_THIS_PROCESS, ModelReplica
 
 API = {"Reactor-API-Version": "1", "Host": "example.org", "Connection": "close"}
 

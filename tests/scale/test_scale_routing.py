@@ -4,7 +4,7 @@ to it, a place in line when all are busy, and sessions ended by replicas that di
 from __future__ import annotations
 
 import pytest
-from reactor._scale_routing import (
+from reactor.scale.routing import (
     MISSES_BEFORE_LOST,
     Busy,
     Granted,

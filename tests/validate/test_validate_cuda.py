@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from validate_helpers import GOLDEN, check
 
-import reactorc.validate as validate_module
+import reactorc.validate.run as validate_module
 from reactorc.validate import ValidateOptions, validate
-from reactorc.validate_cuda import MEMORY_SLACK_BYTES, CudaProbe, placement
+from reactorc.validate.cuda import MEMORY_SLACK_BYTES, CudaProbe, placement
 
 
 def _fake_torch(allocations: list[int]) -> SimpleNamespace:

@@ -11,8 +11,8 @@ from validate_helpers import GOLDEN, convertible, fixture_config
 
 from fixtures._reference import run_reference
 from reactorc.analysis import explain
-from reactorc.validate_output import load_wrapper, read_output
-from reactorc.validate_reference import run_original
+from reactorc.validate.output import load_wrapper, read_output
+from reactorc.validate.reference import run_original
 
 FIXTURES = [pytest.param(fx, id=fx.name) for fx in convertible()]
 

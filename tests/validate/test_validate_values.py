@@ -10,7 +10,7 @@ import pytest
 from reactor import InputField, InputState
 from reactor._state import check_value
 
-from reactorc.validate import pick_value
+from reactorc.validate.run import pick_value
 
 
 class Mode(enum.Enum):

@@ -27,25 +27,28 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from reactorc.validate_output import (
+from reactorc.validate.checks import (
+    DEVICES,
+    Check,
+    Progress,
+    Report,
+    Status,
+    ValidateOptions,
+)
+from reactorc.validate.output import (
     ConvertedOutput,
     UsageError,
     WrapperImportError,
     load_wrapper,
     read_output,
 )
-from reactorc.validate_session import Change, SessionRecord, run_session
-
-Status = Literal["pass", "fail", "warn", "skip"]
-Device = Literal["auto", "cpu", "cuda"]
-DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+from reactorc.validate.session import Change, SessionRecord, run_session
 
 NON_EQUIVALENT_CODES = ("RC301",)
 """Plan diagnostics that say the wrapper's frames cannot equal the original's."""
@@ -53,74 +56,6 @@ MIN_RATE_SHARE = 0.8
 """Pacing fails when fewer than this share of the target's frames per second arrive."""
 MAX_P50_INTERVALS = 1.0
 """Pacing fails when the median interval error exceeds this many frame intervals."""
-
-
-@dataclass(frozen=True)
-class Check:
-    """One validation check: what was checked, its outcome, why, and the figures measured."""
-
-    name: str
-    status: Status
-    detail: str
-    figures: Mapping[str, float | int | str] = field(default_factory=dict, hash=False)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "status": self.status,
-            "detail": self.detail,
-            "figures": dict(self.figures),
-        }
-
-
-@dataclass(frozen=True)
-class Report:
-    """Every check run on one converted folder; `ok` unless a check failed."""
-
-    folder: str
-    model: str
-    source: str
-    symbol: str
-    device: str
-    checks: tuple[Check, ...]
-    seconds: float
-
-    @property
-    def ok(self) -> bool:
-        return not any(c.status == "fail" for c in self.checks)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "folder": self.folder,
-            "model": self.model,
-            "source": self.source,
-            "symbol": self.symbol,
-            "device": self.device,
-            "ok": self.ok,
-            "seconds": round(self.seconds, 3),
-            "checks": [c.to_json() for c in self.checks],
-        }
-
-
-@dataclass(frozen=True)
-class ValidateOptions:
-    """How to validate: the device, how many frames per session, the streaming check, and
-    values to use for fields (`field=value` text, as `reactor run --set` takes it)."""
-
-    device: Device = "auto"
-    frames: int = 24
-    stream: bool = False
-    changes: tuple[str, ...] = ()
-    config_path: Path | None = None
-    tolerance: int | None = None
-    """Largest allowed difference per pixel channel (0-255) in the equivalence check."""
-    timeout: float = 120.0
-    """Seconds to wait for a frame (the first one of a session included) before the model is
-    called stuck."""
-
-
-Progress = Callable[[str, int, int], None]
-"""progress(phase, done, total): called as frames arrive (total 0: a step without frames)."""
 
 
 def _no_progress(phase: str, done: int, total: int) -> None:
@@ -203,7 +138,7 @@ class _Validation:
         self._choose_device()
         if not self._load():
             return self.checks
-        from reactorc.validate_reference import ReferenceUnavailable, run_original
+        from reactorc.validate.reference import ReferenceUnavailable, run_original
 
         reference = None
         reference_problem = ""
@@ -232,7 +167,7 @@ class _Validation:
             count = max(count, min(clip * 4, 240))
         cuda_probe = None
         if cuda:
-            from reactorc.validate_cuda import CudaProbe
+            from reactorc.validate.cuda import CudaProbe
 
             cuda_probe = CudaProbe(self.module, self.torch, clip or 16)
         baseline = self._session(
@@ -757,7 +692,7 @@ class _Validation:
         self.checks.append(Check(name, "pass", text, figures))
 
     def _stream(self, live: list[Any], changes: dict[str, Any]) -> None:
-        from reactorc._stream_probe import probe_stream
+        from reactorc.validate.stream import probe_stream
 
         update = None
         for f in live:

@@ -10,7 +10,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from reactorc.plan import Plan
-from reactorc.rewrite_names import code_of
+from reactorc.rewrite.names import code_of
 
 
 def step_body(plan: Plan, module: cst.Module, output_class: str) -> str:

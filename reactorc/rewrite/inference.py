@@ -18,7 +18,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from reactorc.plan import Plan, PreLoopStatement, Span
-from reactorc.rewrite_chunk import (
+from reactorc.rewrite.chunk import (
     accumulator,
     accumulator_code,
     byte_names,
@@ -30,7 +30,7 @@ from reactorc.rewrite_chunk import (
     simple_epilogue,
     written_frame,
 )
-from reactorc.rewrite_names import (
+from reactorc.rewrite.names import (
     NamePositions,
     bound_names,
     code_of,
@@ -42,7 +42,7 @@ from reactorc.rewrite_names import (
     referenced_names,
     rename,
 )
-from reactorc.rewrite_step import step_body
+from reactorc.rewrite.step import step_body
 
 WRAPPER_SELF = "__wrapper_self__"
 """Placeholder for the wrapper's own `self` while the original's `self` is being renamed."""

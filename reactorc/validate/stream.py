@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from reactorc.validate.checks import Check
+
 WAIT_FIRST_FRAME = 30.0
 WAIT_UPDATE = 15.0
 SETUP_TIMEOUT = 20.0
@@ -144,7 +146,6 @@ async def probe_stream(
 ) -> list[Any]:
     """Serve `model` on loopback, stream `frames` frames to an aiortc client, send `update`
     halfway; returns the stream checks."""
-    from reactorc.validate import Check
 
     try:
         return await asyncio.wait_for(
@@ -161,8 +162,6 @@ async def _probe(model: Any, count: int, update: tuple[str, Any] | None) -> list
     from reactor._options import ServeOptions
     from reactor._runner import Runner
     from reactor._server import ReactorServer, run_server
-
-    from reactorc.validate import Check
 
     runner = Runner(model)
     video = [t.name for t in runner.tracks if t.kind == "video"]
@@ -200,8 +199,6 @@ async def _client_run(
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
     from aiortc.mediastreams import MediaStreamError
     from reactor._transport import PeerSettings, peer_settings
-
-    from reactorc.validate import Check
 
     client = _ClientSide()
     started = time.monotonic()
@@ -327,7 +324,6 @@ def _stream_checks(
     update: tuple[str, Any] | None,
     sent_at: float | None,
 ) -> list[Any]:
-    from reactorc.validate import Check
 
     checks = []
     times = [t for _, t in client.received]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from reactorc.validate.checks import Check
+
 MEMORY_SLACK_BYTES = 4 * 1024 * 1024
 """Growth between the second and the last clip allowed before memory is called not flat
 (the allocator's block rounding and a cache warming up move it a little)."""
@@ -50,7 +52,6 @@ class CudaProbe:
                 self.memory.append(int(self.torch.cuda.memory_allocated()))
 
     def checks(self, model: Any) -> list[Any]:
-        from reactorc.validate import Check
 
         out = [placement(model, self.torch)]
         if not self.devices:
@@ -78,7 +79,6 @@ class CudaProbe:
         return out
 
     def _memory_check(self) -> Any:
-        from reactorc.validate import Check
 
         name = "cuda: memory flat"
         if len(self.memory) < 3:
@@ -104,7 +104,6 @@ class CudaProbe:
 
 def placement(model: Any, torch: Any) -> Any:
     """Where the pipeline object's weights and tensors are (one attribute level down)."""
-    from reactorc.validate import Check
 
     name = "cuda: placement"
     if torch is None:

@@ -1,8 +1,8 @@
 """`reactor run --replicas N [--ray-address ADDR]`: many clients, one address, on Ray Serve.
 
-A Serve application of N model replicas (`_scale_replica`: each loads the model once and runs
+A Serve application of N model replicas (`replica`: each loads the model once and runs
 the single-client server, one GPU each when the cluster has GPUs) and one ingress
-(`_scale_ingress`: protocol v1 HTTP on the given port, relaying each session's signalling to its
+(`ingress`: protocol v1 HTTP on the given port, relaying each session's signalling to its
 replica). Ray is imported only here, and only when `--replicas` is given.
 """
 
@@ -110,8 +110,8 @@ def build_app(manifest: Manifest, options: ServeOptions, scale: ScaleOptions, *,
     """The Serve application: `scale.replicas` single-replica model deployments (so each
     session's calls reach exactly the replica that holds its peer) and the ingress."""
     from ray import serve
-    from reactor._scale_ingress import Ingress
-    from reactor._scale_replica import ModelReplica
+    from reactor.scale.ingress import Ingress
+    from reactor.scale.replica import ModelReplica
 
     replica = serve.deployment(
         ModelReplica,
@@ -159,7 +159,7 @@ BUILDER_ARGS = {
 
 def app_builder(args: dict[str, Any]) -> Any:
     """The application for a Serve config file or a KubeRay RayService, where no `reactor run`
-    process is there: `import_path: reactor._scale:app_builder` with `args` from
+    process is there: `import_path: reactor.scale:app_builder` with `args` from
     `BUILDER_ARGS`. Serve's own `http_options` and `route_prefix` say where it listens."""
     import ray
     from reactor._manifest import read_manifest

@@ -8,7 +8,7 @@ import re
 import libcst as cst
 
 from reactorc.plan import EpilogueStatement, Plan
-from reactorc.rewrite_names import code_of, iter_nodes, parse_expr, referenced_names
+from reactorc.rewrite.names import code_of, iter_nodes, parse_expr, referenced_names
 
 COLLECT_CALLS = frozenset({"np.stack", "numpy.stack", "np.array", "numpy.array", "torch.stack"})
 """Collecting calls that, applied to a list of one frame, only add a leading axis of one."""

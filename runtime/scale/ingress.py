@@ -16,8 +16,8 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from reactor import _protocol
-from reactor._scale_replica import NOT_THIS_PROCESS
-from reactor._scale_routing import Busy, Granted, ReplicaReport, SlotTable, Unavailable
+from reactor.scale.replica import NOT_THIS_PROCESS
+from reactor.scale.routing import Busy, Granted, ReplicaReport, SlotTable, Unavailable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 

@@ -14,8 +14,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from reactorc.validate import DEVICES, Report, ValidateOptions, validate
-from reactorc.validate_output import UsageError
+from reactorc.validate.checks import DEVICES, Report, ValidateOptions
+from reactorc.validate.output import UsageError
+from reactorc.validate.run import validate
 
 STATUS_STYLE = {"pass": "green", "fail": "bold red", "warn": "yellow", "skip": "dim"}
 
