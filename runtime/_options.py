@@ -8,7 +8,7 @@ from typing import Literal
 
 @dataclass(frozen=True)
 class ServeOptions:
-    """How `reactor run` serves a model over the network (see DESIGN §5)."""
+    """How `reactor run` serves a model over the network (README: Serving)."""
 
     host: str = "127.0.0.1"
     port: int = 8080
