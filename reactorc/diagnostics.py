@@ -27,6 +27,7 @@ CODES: dict[str, Code] = {
     c.code: c
     for c in (
         # Reading and parsing the file.
+        Code("RC000", "error", "not a Python file"),
         Code("RC001", "error", "cannot read the file"),
         Code("RC002", "error", "the file is not valid text in its encoding"),
         Code("RC003", "error", "syntax error"),

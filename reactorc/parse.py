@@ -1,7 +1,7 @@
 """Parse: read a researcher's file, whatever it holds, into a libcst tree with metadata.
 
 Any file is accepted without a traceback: unreadable paths, bytes that are not text in the
-declared encoding, syntax errors and empty files become diagnostics (RC001-RC004) that point at
+declared encoding, syntax errors, empty files and files that are not Python become diagnostics (RC000-RC005) that point at
 the position where the problem is.
 """
 
@@ -45,6 +45,9 @@ class ParseResult:
     diagnostics: tuple[Diagnostic, ...]
 
 
+PYTHON_SUFFIXES = (".py", ".pyw", ".pyi")
+
+
 def read_file(path: str | Path) -> ParseResult:
     """Read and parse the file at `path`."""
     shown = str(path)
@@ -61,7 +64,29 @@ def read_file(path: str | Path) -> ParseResult:
         return _fail(
             "RC001", shown, 1, 1, f"cannot read: {exc.strerror or exc}", "check its permissions"
         )
-    return parse_bytes(data, shown)
+    suffix = p.suffix.lower()
+    if suffix == ".ipynb":
+        return _fail(
+            "RC000",
+            shown,
+            1,
+            1,
+            "is a Jupyter notebook, not a Python file",
+            f"export it as a script (`jupyter nbconvert --to script {p.name}`) and pass the .py",
+        )
+    result = parse_bytes(data, shown)
+    if result.source is None and suffix not in PYTHON_SUFFIXES:
+        what = f"its name ends in {suffix}" if suffix else "its name has no .py suffix"
+        first = diagnostic(
+            "RC000",
+            shown,
+            1,
+            1,
+            f"is not a Python file ({what}), and it does not parse as one",
+            "pass the pipeline's .py file",
+        )
+        return ParseResult(None, (first, *result.diagnostics))
+    return result
 
 
 def parse_bytes(data: bytes, path: str) -> ParseResult:

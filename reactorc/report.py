@@ -64,6 +64,7 @@ def print_plan(plan: Plan, console: Console) -> None:
                 f.description or f.reason,
             )
         _print(console, table)
+        _print(console, "  live: from the next frame; restart: from the next clip", style="dim")
         for f in plan.state:
             _print(console, f"  {f.name}: {f.reason}", style="dim")
     if plan.non_state:

@@ -94,6 +94,10 @@ def test_documented_example_prints_the_documented_diagnostic(code: str) -> None:
 def test_documented_file_level_examples_are_what_reactorc_prints(tmp_path: Path) -> None:
     missing = read_file("missing.py").diagnostics[0].format()
     assert missing in SECTIONS["RC001"]
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Notes\n\nSome words here.\n")
+    first = read_file(notes).diagnostics[0].format().replace(str(notes), "notes.md")
+    assert first in SECTIONS["RC000"]
     latin1 = parse_bytes(b'x = 1\ntitle = "caf\xe9"\n', "pipeline.py").diagnostics[0].format()
     assert latin1 in SECTIONS["RC002"]
     empty = parse_text("", "pipeline.py").diagnostics[0].format()

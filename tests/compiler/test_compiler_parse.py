@@ -132,3 +132,40 @@ def test_long_but_analysable_expression_keeps_its_plan() -> None:
     source = f"def run(k: int = 1):\n    frames = []\n    for i in range(3):\n        frames.append({chain})\n    return frames\n"
     plan = explain_text(source, "long.py")
     assert plan.ok and plan.state_field("k").live
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "then"),
+    [
+        ("notes.md", b"# Notes\n\nSome words here.\n", "RC003"),
+        ("clip.mp4", b"\x00\x00\x00\x18ftypmp42\xff\xfe", "RC002"),
+        ("generate", b"#!/bin/sh\necho $((1 + 2)) > out\n", "RC003"),
+    ],
+)
+def test_a_file_that_is_not_python_says_so_before_its_syntax_error(
+    tmp_path, name: str, data: bytes, then: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    codes = [d.code for d in explain(path).diagnostics]
+    assert codes[:2] == ["RC000", then]
+    first = explain(path).diagnostics[0]
+    assert first.message.startswith("is not a Python file (its name")
+    assert first.hint == "pass the pipeline's .py file"
+
+
+def test_a_notebook_is_rc000_with_the_export_command(tmp_path) -> None:
+    path = tmp_path / "demo.ipynb"
+    path.write_text('{"cells": [], "nbformat": 4}')
+    (d,) = explain(path).diagnostics
+    assert (d.code, d.message) == ("RC000", "is a Jupyter notebook, not a Python file")
+    assert "jupyter nbconvert --to script demo.ipynb" in d.hint
+
+
+def test_python_in_a_file_without_the_suffix_is_read_as_python(tmp_path) -> None:
+    path = tmp_path / "pipeline.txt"
+    path.write_text(
+        "def f(n: int = 3):\n    frames = []\n    for i in range(n):\n        frames.append(i)\n    return frames\n"
+    )
+    plan = explain(path)
+    assert "RC000" not in [d.code for d in plan.diagnostics] and plan.frame_loop is not None

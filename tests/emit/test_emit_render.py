@@ -161,3 +161,19 @@ def test_the_readme_says_whether_the_writer_is_still_opened(
     assert len(notes) == 1 and note in notes[0]
     if opening is not None:
         assert (opening in files["pipe_stream.py"]) is (fate == "kept")
+
+
+def test_the_readme_names_when_a_field_applies_with_the_words_explain_uses(
+    tmp_path: Path,
+) -> None:
+    seed = Path(__file__).resolve().parents[2] / "fixtures" / "seed" / "pipeline.py"
+    plan = explain(seed)
+    readme = build_files(plan, seed, tmp_path / "out")["README.md"]
+    rows = {
+        line.split("|")[1].strip(" `"): line.split("|")[5].strip()
+        for line in readme.splitlines()
+        if line.startswith("| `")
+    }
+    assert rows == {f.name: f.liveness for f in plan.state}
+    assert set(rows.values()) == {"live", "restart"}
+    assert "next clip |" not in readme

@@ -196,7 +196,8 @@ def test_headless_writes_an_mp4_with_the_frames_in_order(tmp_path, capsys):
         ["run", "--manifest", str(path), "--headless", "--frames", "12", "--out", str(out)], capsys
     )
     assert code == 0, stderr
-    assert "wrote" in stderr and "12 frames" in stderr
+    # The summary says the clip's length and its rate: 12 frames at the model's 120 fps.
+    assert "wrote" in stderr and "12 frames of 16x16, a clip 0.10 s long at 120.0 fps" in stderr
     frames = decode(out)
     assert len(frames) == 12
     assert frames[0].shape == (16, 16, 3)
