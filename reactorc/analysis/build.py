@@ -10,6 +10,7 @@ from typing import Any
 import libcst as cst
 
 from reactorc.analysis import (
+    arguments,
     blocking,
     constructor,
     deps,
@@ -160,15 +161,20 @@ def _build(run: Run, best: Candidate, cands: tuple[PlanCandidate, ...]) -> Plan:
             imports=tuple(ctx.code(s) for s in run.index.imports),
         )
 
-    # State
-    params, fields, non_state, steps = fields_of(run, fn, body, best)
-    flow = deps.track(before, [f.name for f in fields], ctx)
+    # State and where every argument comes from
+    found = fields_of(run, fn, body, best)
+    params, fields, non_state, steps = found.params, found.fields, found.non_state, found.steps
+    prepared = arguments.prepare(run, fn, found, best, run.hints)
+    flow = deps.track(before, [f.name for f in fields], ctx, prelude=prepared.synthetic)
     field_types = {f.name: f.type for f in fields}
     live = deps.liveness(flow, field_types, body, header_node, after)
     for f in fields:
         if f.name in {s.param for s in steps}:
             live.live[f.name] = True
             live.reason[f.name] = f"read as `{f.name}[{best.header.index_var}]` each step"
+    args = arguments.finish(prepared, found, live.live)
+    _note_inferred(run, found, prepared)
+    _note_inputs(run, found, args)
 
     frames_name = (
         sink_match.target.split(".")[0]
@@ -206,6 +212,8 @@ def _build(run: Run, best: Candidate, cands: tuple[PlanCandidate, ...]) -> Plan:
             description=f.description,
             span=ctx.span(f.node),
             per_step=f.extras.get("per_step", False),
+            param=f.param,
+            source=f.source,
         )
         for f in fields
     )
@@ -247,14 +255,74 @@ def _build(run: Run, best: Candidate, cands: tuple[PlanCandidate, ...]) -> Plan:
         pre_loop=tuple(flow.pre_loop),
         epilogue=tuple(epi),
         per_step=tuple(steps),
-        kept=tuple(kept.find(fn.node, node, ctx)),
+        kept=tuple(prepared.kept + kept.find(fn.node, node, ctx)),
         candidates=cands,
         diagnostics=sort_diagnostics(run.diags),
         return_expr=return_expr,
         docstring=fn.node.get_docstring(clean=True) or "",
         imports=tuple(ctx.code(s) for s in run.index.imports),
         reset_method=_reset_method(run.index, fn) if kind == "step" else "",
+        arguments=args,
+        setup=prepared.setup,
+        after_call=tuple(prepared.after_call),
+        result_name=prepared.result_name,
     )
+
+
+def _note_inputs(run: Run, found: Any, args: tuple[Any, ...]) -> None:
+    """RC201/RC202: what each parameter that is not a field is, and what the wrapper passes."""
+    by_param = {a.param: a for a in args}
+    for ns in found.non_state:
+        arg = by_param.get(ns.param.name)
+        if arg is None or arg.source in ("seed", "prompt", "missing"):
+            continue
+        node = found.nodes.get(ns.param.name)
+        passes = {
+            "default": f"its default `{arg.code}`",
+            "driver": arg.detail,
+            "entry": arg.detail,
+            "sidecar": f"`{arg.code}` from {arg.detail}",
+            "config": f"config.yml's `{arg.config_key}`",
+        }.get(arg.source, arg.detail)
+        what = "a live sequence, one element per frame" if arg.role == "live" else "an input"
+        if ns.param.name in found.unknown:
+            run.add(
+                "RC202",
+                node,
+                f"type of `{ns.param.name}` is unknown: {what}; the wrapper passes {passes}",
+                f"to let clients set it, declare its type in reactorc.yaml: "
+                f"`fields: {{{ns.param.name}: int}}` (int, float, str or bool)",
+            )
+        else:
+            run.add(
+                "RC201",
+                node,
+                f"`{ns.param.name}` is not a client field ({ns.reason}): {what}; the wrapper "
+                f"passes {passes}",
+                f"to pass something else, set it in reactorc.yaml: `arguments: {{{ns.param.name}: ...}}`",
+            )
+
+
+def _note_inferred(run: Run, found: Any, prepared: Any) -> None:
+    """RC207 for a type read from use or name, RC208 for a parameter built from a field."""
+    for f in found.fields:
+        if f.how and not f.param:
+            run.add(
+                "RC207",
+                found.nodes.get(f.name),
+                f"`{f.name}` is a {f.type} field: {f.how}",
+                f"to give it another type, declare it in reactorc.yaml: `fields: {{{f.name}: {f.type}}}`",
+            )
+    for c in found.conversions:
+        if c.param in prepared.missing:
+            continue
+        what = "built from" if c.kind == "prompt" else "drawn from"
+        run.add(
+            "RC208",
+            found.nodes.get(c.param),
+            f"`{c.param}` is {what} the `{c.field}` field each clip",
+            "nothing to do; clients set the field",
+        )
 
 
 def _reset_method(index: ModuleIndex, fn: FunctionInfo) -> str:

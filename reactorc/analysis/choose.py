@@ -17,6 +17,7 @@ from reactorc.analysis import (
 from reactorc.analysis._cst import Ctx, TooDeep
 from reactorc.analysis.build import finish
 from reactorc.analysis.context import Run, loop_line_of, refused
+from reactorc.analysis.hints import NO_HINTS, Hints
 from reactorc.analysis.index import build_index
 from reactorc.analysis.loops import Candidate
 from reactorc.diagnostics import diagnostic
@@ -40,11 +41,17 @@ def _recursion_limit(limit: int) -> Iterator[None]:
         sys.setrecursionlimit(old)
 
 
-def analyze(source: Source, *, symbol: str | None = None, loop_line: int | None = None) -> Plan:
+def analyze(
+    source: Source,
+    *,
+    symbol: str | None = None,
+    loop_line: int | None = None,
+    hints: Hints = NO_HINTS,
+) -> Plan:
     """The plan for a parsed file, or a refusal whose diagnostics say why."""
     with _recursion_limit(RECURSION_LIMIT):
         try:
-            return _analyze(source, symbol, loop_line)
+            return _analyze(source, symbol, loop_line, hints)
         except (RecursionError, TooDeep):
             d = diagnostic(
                 "RC005",
@@ -58,9 +65,9 @@ def analyze(source: Source, *, symbol: str | None = None, loop_line: int | None 
             return refused(source.path, source.sha256, [d])
 
 
-def _analyze(source: Source, symbol: str | None, loop_line: int | None) -> Plan:
+def _analyze(source: Source, symbol: str | None, loop_line: int | None, hints: Hints) -> Plan:
     ctx = Ctx.of(source)
-    run = Run(ctx, build_index(ctx), [])
+    run = Run(ctx, build_index(ctx), [], hints)
     fn_cands, script_cands = candidates.find_all(run.index, ctx)
 
     if symbol is not None and symbol != "<module>":

@@ -19,7 +19,7 @@ from reactorc.analysis._cst import (
     last_name,
     names_of,
 )
-from reactorc.plan import PreLoopStatement
+from reactorc.plan import PreLoopStatement, Span
 
 RNG_CALLS = {
     "Generator",
@@ -119,12 +119,40 @@ class Flow:
     seeded: set[str]
 
 
-def track(before: list[cst.CSTNode], fields: Iterable[str], ctx: Ctx) -> Flow:
-    """Field dependencies of every name bound before the loop, in statement order."""
+def track(
+    before: list[cst.CSTNode], fields: Iterable[str], ctx: Ctx, prelude: Iterable[str] = ()
+) -> Flow:
+    """Field dependencies of every name bound before the loop, in statement order; `prelude`
+    holds the wrapper's own statements (code) that run first (a prompt list built from the
+    `prompt` field)."""
     fields = list(fields)
     deps: dict[str, set[str]] = {f: {f} for f in fields}
     seeded: set[str] = set()
     out: list[PreLoopStatement] = []
+    prelude = list(prelude)
+    for i, code in enumerate(prelude):
+        stmt = cst.parse_statement(code + "\n")
+        small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else stmt
+        reads, binds, _ = _stmt_keys(small)
+        depends: set[str] = set()
+        for r in reads:
+            depends |= deps.get(r, set())
+        rng = _is_rng(small)
+        if rng:
+            seeded |= depends
+        for b in binds:
+            deps[b] = set() if rng else set(depends)
+        line = i - len(prelude)  # below every source line, in order
+        out.append(
+            PreLoopStatement(
+                code=code,
+                span=Span(line, 0, line, 0),
+                depends_on=tuple(f for f in fields if f in depends),
+                defines=tuple(sorted(binds)),
+                reads=tuple(sorted(reads)),
+                synthetic=True,
+            )
+        )
     for stmt in before:
         reads, binds, mutates = _stmt_keys(stmt)
         mutates = {m for m in mutates if m not in ctx.aliases or m in binds}

@@ -41,6 +41,8 @@ def epilogue_statements(plan: Plan) -> tuple[EpilogueStatement, ...]:
 def simple_epilogue(plan: Plan) -> bool:
     """The epilogue only returns the collected frames (`np.stack(frames)`, `video`)."""
     epi = epilogue_statements(plan)
+    if plan.after_call and plan.frame_loop is not None and accumulator(plan):
+        return False  # the driver's own transforms of the result run per chunk too
     if not epi:
         return True
     if len(epi) != 1 or epi[0].role != "return":

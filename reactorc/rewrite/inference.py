@@ -71,6 +71,10 @@ WRAPPER_NAMES: dict[str, str] = {
 definition): an original's global of the same name is bound under another name."""
 
 
+LOADED_SOURCES = frozenset({"driver", "entry", "sidecar", "config"})
+"""Argument sources whose value `load()` computes once (kept in `self.arguments`)."""
+
+
 class RewriteError(Exception):
     """The plan asks for something the rewriter cannot express; one line for the user."""
 
@@ -467,9 +471,9 @@ class _Builder(cst.CSTTransformer):
         if not triggers:
             return []
         stmts = [
-            (pre, self.recompute_nodes[line])
+            (pre, parse_stmt(pre.code) if pre.synthetic else self.recompute_nodes[line])
             for line, pre in sorted(self.d.recompute_lines.items())
-            if line in self.recompute_nodes
+            if pre.synthetic or line in self.recompute_nodes
         ]
         if len(triggers) == 1:
             (f,) = triggers
@@ -646,11 +650,18 @@ def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
     prologue = _rename_self(
         cst.IndentedBlock(body=_prologue(plan, pipeline_var)), pipeline_var, plan
     )
-    statements = [s for s in prologue.body if _binds_used(s, used)] + list(rest_block.body)
+    kept_prologue: list[cst.BaseStatement] = []
+    for stmt in reversed(
+        prologue.body
+    ):  # later prologue lines (noise from a seed) read earlier ones
+        if _binds_used(stmt, used):
+            kept_prologue.insert(0, stmt)
+            used |= referenced_names(stmt)
+    statements = kept_prologue + list(rest_block.body)
     body = cst.IndentedBlock(body=statements)
     free = (referenced_names(body) - bound_names(body)) - {"self", WRAPPER_TO_VIDEO}
     free -= set(dir(builtins))
-    decorators = tuple(k.code for k in plan.kept if k.kind == "decorator")
+    decorators = tuple(k.code for k in plan.kept if k.kind in ("decorator", "call"))
     for dec in decorators:
         free |= referenced_names(cst.parse_expression(dec)) - set(dir(builtins))
     aliases: dict[str, cst.BaseExpression] = {}
@@ -886,27 +897,45 @@ def _binds_used(stmt: cst.BaseStatement, used: set[str]) -> bool:
 
 
 def _prologue(plan: Plan, pipeline_var: str) -> list[cst.BaseStatement]:
+    """The pipeline's parameters bound the way the plan says: fields from the state, inputs
+    from what `load()` computed (`self.arguments`), defaults as written; then the wrapper's own
+    statements that build converted parameters (a prompt list, noise from the seed)."""
     out: list[cst.BaseStatement] = []
     if plan.class_name and plan.symbol_kind != "function":
         out.append(parse_stmt(f"{pipeline_var} = {WRAPPER_SELF}.pipeline"))
     per_step = {s.param for s in plan.per_step}
     fields = {f.name: f for f in plan.state}
+    params = {p.name for p in plan.params}
+    assigned: set[str] = set()
     for p in plan.params:
+        arg = plan.argument(p.name)
         if p.name in per_step:
             out.append(parse_stmt(f"{p.name} = {p.default_code or 'None'}"))
         elif p.name in fields:
             out.append(parse_stmt(f"{p.name} = {WRAPPER_SELF}.state.{p.name}"))
+        elif arg is not None and arg.source in ("seed", "prompt"):
+            if arg.field not in assigned and arg.field not in params:
+                out.append(parse_stmt(f"{arg.field} = {WRAPPER_SELF}.state.{arg.field}"))
+                assigned.add(arg.field)
         elif p.kind == "var_positional":
             out.append(parse_stmt(f"{p.name} = ()"))
         elif p.kind == "var_keyword":
             out.append(parse_stmt(f"{p.name} = {{}}"))
+        elif arg is not None and arg.source in LOADED_SOURCES:
+            out.append(parse_stmt(f"{p.name} = {WRAPPER_SELF}.arguments.{p.name}"))
         elif p.default_code:
             out.append(parse_stmt(f"{p.name} = {p.default_code}"))
         else:
             raise RewriteError(
-                f"parameter `{p.name}` of {plan.symbol} is not state and has no default; "
-                "give it a default so the wrapper can call the pipeline without it"
+                f"no value for parameter `{p.name}` of {plan.symbol}; say what to pass in "
+                "reactorc.yaml (`reactorc explain` prints a stanza to fill)"
             )
+    if plan.setup is not None:
+        for name in plan.setup.names:
+            out.append(parse_stmt(f"{name} = {WRAPPER_SELF}.arguments.{name}"))
+    for pre in plan.pre_loop:
+        if pre.synthetic:
+            out.append(parse_stmt(pre.code))
     return out
 
 
@@ -917,19 +946,29 @@ def _postprocess_def(plan: Plan, builder: _Builder) -> cst.FunctionDef | None:
     params = postprocess_params(plan)
     stmts: list[cst.BaseStatement] = []
     acc = accumulator(plan)
+    returned = False
     for st in epi:
         node = builder.epilogue_nodes.get(st.span.start_line)
         if node is None:
             continue
-        if st.role == "return":
+        if st.role == "return" and plan.after_call:
+            node = _return_as(node, plan.result_name)
+            returned = True
+        elif st.role == "return":
             node = frames_return(node, acc)
         if accumulator_code(plan) != acc:  # `self.frames` in the epilogue is the chunk here
             node = replace_code(node, accumulator_code(plan), cst.Name(acc))
         stmts.append(node)
+    if plan.after_call:
+        if not returned:
+            stmts.append(parse_stmt(f"{plan.result_name} = {acc}"))
+        stmts += [parse_stmt(st.code + "\n") for st in plan.after_call]
+        final = plan.after_call[-1].defines[0] if plan.after_call[-1].defines else acc
+        stmts.append(parse_stmt(f"return {final}"))
     # live fields the epilogue reads (a gamma, a colour map) are read from the state per chunk
     live = {f.name for f in plan.state if f.live and not f.per_step}
     bound: set[str] = set(params)
-    for st in epi:
+    for st in (*epi, *plan.after_call):
         bound |= set(st.defines)
     direct = (live - set(builder.d.triggers)) - bound
     if direct and stmts:
@@ -937,11 +976,28 @@ def _postprocess_def(plan: Plan, builder: _Builder) -> cst.FunctionDef | None:
         positions = NamePositions()
         block.visit(positions)
         stmts = list(block.visit(_LiveReads(direct, {}, positions.not_refs)).body)
-    first, last = epi[0].span.start_line, epi[-1].span.end_line
-    where = f"line {first}" if first == last else f"lines {first}-{last}"
-    doc = parse_stmt(f'"""The original\'s post-loop steps ({where}), applied to one chunk."""')
+    lines = [s.span for s in epi]
+    what = "The original's post-loop steps"
+    if lines:
+        first, last = lines[0].start_line, lines[-1].end_line
+        what += f" (line {first})" if first == last else f" (lines {first}-{last})"
+    if plan.after_call:
+        what += " and what its driver does to the result" if lines else ""
+        what = what if lines else "What the pipeline's driver does to its result"
+    doc = parse_stmt(f'"""{what}, applied to one chunk."""')
     return cst.FunctionDef(
         name=cst.Name(builder.d.post_name),
         params=cst.Parameters(params=[cst.Param(cst.Name(p)) for p in params]),
         body=cst.IndentedBlock(body=[doc, *stmts]),
     )
+
+
+def _return_as(node: cst.BaseStatement, name: str) -> cst.BaseStatement:
+    """`return x` -> `name = x`: the pipeline's result, as its driver names it."""
+    if (
+        isinstance(node, cst.SimpleStatementLine)
+        and isinstance(node.body[0], cst.Return)
+        and node.body[0].value is not None
+    ):
+        return parse_stmt(f"{name} = {code_of(node.body[0].value).strip()}\n")
+    return node

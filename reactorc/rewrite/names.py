@@ -158,6 +158,8 @@ def module_bindings(module: cst.Module) -> dict[str, str]:
                         out.setdefault(name, "")
         elif isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
             out[stmt.name.value] = ""
+        elif _is_main_guard(stmt):
+            continue  # runs only as a script: nothing it binds exists when the file is imported
         else:  # if/try/with at module level: whatever they bind comes from the module itself
             for n in iter_nodes(stmt):
                 if isinstance(n, (cst.FunctionDef, cst.ClassDef)):
@@ -165,6 +167,14 @@ def module_bindings(module: cst.Module) -> dict[str, str]:
             for name in bound_names(stmt):
                 out[name] = ""
     return out
+
+
+def _is_main_guard(stmt: cst.CSTNode) -> bool:
+    """`if __name__ == "__main__":`."""
+    if not isinstance(stmt, cst.If) or not isinstance(stmt.test, cst.Comparison):
+        return False
+    text = code_of(stmt.test).replace("'", '"').replace(" ", "")
+    return text in ('__name__=="__main__"', '"__main__"==__name__')
 
 
 def fresh_name(base: str, taken: set[str]) -> str:

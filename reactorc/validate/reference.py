@@ -103,15 +103,65 @@ def _in_folder(folder: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
-def _defaults_ok(plan: Plan) -> None:
-    missing = [
-        p.name for p in plan.params if not p.default_code and p.kind in ("positional", "keyword")
-    ]
-    if missing:
-        raise ReferenceUnavailable(
-            f"{plan.symbol} needs {', '.join(missing)} (no default), so it cannot be called "
-            "at its defaults"
-        )
+LOADED_SOURCES = ("driver", "entry", "sidecar", "config")
+
+
+def call_arguments(plan: Plan, twin: Any, module: ModuleType) -> dict[str, Any]:
+    """The keyword arguments the wrapper gives the original at its default state: fields at
+    their defaults, inputs as `load()` computed them, defaults as written, converted parameters
+    (a prompt list, noise from the seed) built by the wrapper's own statements."""
+    state = twin.state if twin is not None else None
+    scope: dict[str, Any] = dict(vars(module))
+    scope["__wrapper_self__"] = twin
+    for f in plan.state:
+        scope[f.name] = getattr(state, f.name) if state is not None else f.default
+    if plan.setup is not None and twin is not None:
+        for name in plan.setup.names:
+            scope[name] = getattr(twin.arguments, name)
+    kwargs: dict[str, Any] = {}
+    for arg in plan.arguments:
+        param = next(p for p in plan.params if p.name == arg.param)
+        if param.kind in ("var_positional", "var_keyword"):
+            continue
+        if arg.source == "state" and any(s.param == arg.param for s in plan.per_step):
+            continue  # a per-step field at its default follows the original's own sequence
+        if arg.source == "state":
+            kwargs[arg.param] = scope[arg.field]
+        elif arg.source in LOADED_SOURCES:
+            kwargs[arg.param] = getattr(twin.arguments, arg.param)
+        elif arg.source == "default":
+            continue
+        elif arg.source in ("seed", "prompt"):
+            code = next(p.code for p in plan.pre_loop if p.synthetic and arg.param in p.defines)
+            exec(compile(code, "<reactorc wrapper statement>", "exec"), scope)
+            kwargs[arg.param] = scope[arg.param]
+        else:
+            raise ReferenceUnavailable(
+                f"{plan.symbol} needs `{arg.param}` and nothing gives it a value"
+            )
+    return kwargs
+
+
+def _after_call(plan: Plan, result: Any, module: ModuleType) -> Any:
+    """What the driver does to the result before saving it, as the wrapper does per chunk."""
+    if not plan.after_call:
+        return result
+    scope: dict[str, Any] = dict(vars(module))
+    scope[plan.result_name] = result
+    for st in plan.after_call:
+        exec(compile(st.code, "<the driver's statement>", "exec"), scope)
+    last = plan.after_call[-1]
+    return scope[last.defines[0]] if last.defines else result
+
+
+@contextlib.contextmanager
+def _call_modes(plan: Plan, module: ModuleType) -> Iterator[None]:
+    """The grad mode the driver calls the pipeline under (`with torch.no_grad():`)."""
+    with contextlib.ExitStack() as stack:
+        for k in plan.kept:
+            if k.kind == "call":
+                stack.enter_context(eval(k.code, dict(vars(module))))
+        yield
 
 
 def run_original(
@@ -128,16 +178,20 @@ def run_original(
         raise ReferenceUnavailable(
             "the wrapper has no to_video()/load_original() (not a reactorc wrapper?)"
         )
-    _defaults_ok(plan)
     kind = plan.frame_loop.sink.kind if plan.frame_loop is not None else ""
     started = time.perf_counter()
     # Built in the current folder (validate runs in the output folder, as `reactor run` does),
     # so relative paths the constructor reads resolve as they do for the wrapper.
     twin = None
-    if plan.class_name and plan.symbol_kind != "function":
+    owns_object = bool(plan.class_name) and plan.symbol_kind != "function"
+    loads_arguments = plan.setup is not None or any(
+        a.source in LOADED_SOURCES for a in plan.arguments
+    )
+    if owns_object or loads_arguments:
         twin = model_cls()
         with contextlib.redirect_stderr(io.StringIO()):
             twin.load(dict(config))
+    if owns_object:
         target = getattr(twin, "pipeline", None)
         if target is None:
             raise ReferenceUnavailable("the wrapper's load() keeps no `pipeline` object")
@@ -145,6 +199,7 @@ def run_original(
     else:
         target = None
         call = getattr(load_original(), plan.function_name)
+    kwargs = call_arguments(plan, twin, load_original())
     # Called in a fresh folder, so what it writes (relative paths) lands there and is read back.
     with tempfile.TemporaryDirectory(prefix="reactorc-validate-") as tmp:
         folder = Path(tmp)
@@ -159,7 +214,8 @@ def run_original(
                 frames = np.concatenate([p[0] for p in parts])
                 return Reference(frames, parts[0][1], time.perf_counter() - started, True)
             wall = time.time()
-            result = call()
+            with _call_modes(plan, load_original()):
+                result = call(**kwargs)
             if inspect.isgenerator(result):
                 parts = []
                 for item in result:
@@ -175,7 +231,7 @@ def run_original(
                 array = _written_frames(folder, config, result, wall)
                 frames, is_float = _convert(to_video, array)
                 return Reference(frames, is_float, time.perf_counter() - started, False)
-            frames, is_float = _convert(to_video, result)
+            frames, is_float = _convert(to_video, _after_call(plan, result, load_original()))
             return Reference(frames, is_float, time.perf_counter() - started, False)
 
 
