@@ -246,7 +246,7 @@ async def test_read_waits_for_frames_pushed_from_another_thread() -> None:
 
 async def test_read_times_out_and_a_close_wakes_a_waiting_read() -> None:
     buffer = InputBuffer("camera")
-    with pytest.raises(TimeoutError, match="within 0.05 s"):
+    with pytest.raises(TimeoutError, match=r"within 0\.05 s"):
         await buffer.read(timeout=0.05)
     waiting = asyncio.ensure_future(buffer.read())
     await asyncio.sleep(0.02)
