@@ -180,3 +180,9 @@ class UploadModel(ReactorModel):
     async def run(self) -> None:
         while True:
             await self.emit(Picture(main_video=np.zeros((SIZE, SIZE, 3), np.uint8)))
+
+
+class Studio(Echo):
+    """The camera echo with an upload field too (what the viewer test drives)."""
+
+    state: Photo
