@@ -19,7 +19,7 @@ import numpy as np
 import pixelcode
 import pytest
 from aiohttp import web
-from input_models import IDLE_VALUE, Echo, Studio, WithUpload
+from input_models import IDLE_VALUE, Echo, Listener, Studio, WithUpload
 from reactor._runner import Runner
 from server_harness import serving
 from test_server_browser import CHROMIUM, CHROMIUM_ARGS, READ_CODE, bundle, need_chromium, poll
@@ -229,5 +229,25 @@ async def test_the_viewer_sends_the_camera_and_a_picked_file(browser, tmp_path: 
         )
         assert await page.evaluate("() => window.reactorViewer.errors") == []
         assert problems == []
+        await page.click("#connect")
+        await poll(page, "() => window.reactorViewer.status === 'disconnected'")
+
+
+async def test_the_viewer_sends_the_microphone(browser) -> None:
+    model = Listener()
+    async with serving(Runner(model)) as running:
+        page = await browser.new_page()
+        await page.goto(running.url + "?autoconnect")
+        await poll(page, "() => window.reactorViewer.status === 'streaming'")
+        assert await page.text_content("#input-mic") == "Start microphone"
+        await poll(page, "() => !document.getElementById('input-mic').disabled")
+        await page.click("#input-mic")
+        await poll(page, "() => window.reactorViewer.sending.mic === true")
+        for _ in range(200):
+            if model.samples >= 16_000:
+                break
+            await asyncio.sleep(0.05)
+        assert model.samples >= 16_000  # a second of Chromium's fake microphone, at 16 kHz
+        assert model.shapes == {(1, "int16")} and model.peak > 0
         await page.click("#connect")
         await poll(page, "() => window.reactorViewer.status === 'disconnected'")
