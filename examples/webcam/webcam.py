@@ -10,23 +10,38 @@ from __future__ import annotations
 import io
 import logging
 import time
+from pathlib import Path
 from typing import Literal
 
 import av
 import numpy as np
-from reactor import (
-    InputField,
-    InputState,
-    MediaInput,
-    Output,
-    ReactorPipeline,
-    UploadedFile,
-    Video,
-)
+
+try:  # the Reactor platform's runtime (reactor-runtime 3.10): the same names
+    from reactor_runtime.interface import (
+        InputField,
+        InputState,
+        MediaInput,
+        Output,
+        ReactorPipeline,
+        UploadedFile,
+        Video,
+    )
+except ImportError:  # this project's runtime
+    from reactor import (
+        InputField,
+        InputState,
+        MediaInput,
+        Output,
+        ReactorPipeline,
+        UploadedFile,
+        Video,
+    )
 
 log = logging.getLogger("webcam")
 CARD_FPS = 30
 """Rate of the frames made without a camera (a camera's own rate paces the filtered ones)."""
+QUIET_SECONDS = 1.0
+"""A camera silent this long has stopped: back to the picture or the test card."""
 
 
 class CameraInput(MediaInput):
@@ -55,19 +70,27 @@ class WebcamFilter(ReactorPipeline):
     state: FilterState
     media: CameraInput
 
-    def load(self, config: dict) -> None:
+    def load(self, config: dict | str | None) -> None:
+        if not isinstance(config, dict):  # reactor-runtime 3.x passes config.yml's path
+            import yaml
+
+            config = yaml.safe_load(Path(config).read_text()) if config else {}
         self.card_size = (int(config.get("height", 360)), int(config.get("width", 480)))
         self._picture: tuple[UploadedFile, np.ndarray | None] | None = None
 
     def inference(self):
         camera = self.media.camera
         tick, next_card = 0, time.monotonic()
+        last_frame = -QUIET_SECONDS
         while True:
             frames = camera.try_read()  # the newest frame, never a backlog
             if frames is not None:
+                last_frame = time.monotonic()
                 yield FilterOutput(main_video=self.filtered(frames[-1].data))
-            elif camera.publishing:
-                yield None  # a camera sends: rest until its next frame
+            elif time.monotonic() - last_frame < QUIET_SECONDS:
+                # A camera sends: rest until its next frame. (On this project's runtime
+                # `camera.publishing` says the same; this form runs on reactor-runtime too.)
+                yield None
             else:
                 tick += 1
                 time.sleep(max(0.0, next_card - time.monotonic()))
