@@ -496,3 +496,33 @@ async def test_file_uploaded_hooks_and_file_events_run_between_steps_or_at_once(
         await runner.stop_session()
         await asyncio.wait_for(consumer, 5)
     assert calls == [("pipeline", "x.png"), ("stamp", "y.png"), ("model", "x.png")]
+
+
+async def test_a_full_control_model_awaits_its_camera_in_run() -> None:
+    class Full(ReactorModel):
+        media: CameraInput
+
+        async def run(self) -> None:
+            while True:
+                frames = await self.media.camera.read(n=2, mode=ReadMode.FIFO)
+                await self.emit(np.concatenate([f.data for f in frames], axis=1))
+
+    runner = Runner(Full(), realtime=False)
+    sent: list[dict[str, Any]] = []
+
+    async def send(envelope: dict[str, Any]) -> None:
+        sent.append(envelope)
+
+    await runner.start_session(send)
+    got: list[Any] = []
+    consumer = asyncio.ensure_future(collect(runner, got))
+    for v in range(4):
+        runner.inputs["camera"].push(frame(v))
+    for _ in range(200):
+        if len(got) >= 2:
+            break
+        await asyncio.sleep(0.01)
+    await runner.stop_session()
+    await asyncio.wait_for(consumer, 5)
+    assert [(int(f.data[0, 0, 0]), int(f.data[0, 4, 0])) for f in got] == [(0, 1), (2, 3)]
+    assert sent == [] and runner.failure is None  # the read waiting at the stop ended quietly
