@@ -580,8 +580,9 @@ class ReactorServer:
         if parsed.scope == "runtime":
             await self._file_uploaded(session, peer, parsed)
             return
+        model = getattr(self.runner, "model", None)
         data = await self.uploads.command_data(
-            session.id, parsed, type(getattr(self.runner, "model", None))
+            session.id, parsed, type(model) if model is not None else None
         )
         if isinstance(data, _protocol.CommandError):
             peer.send(_protocol.envelope("runtime", "error", _protocol.error_data(data)))
