@@ -47,7 +47,7 @@ def fetch(entries: list[dict[str, Any]], corpus: Path) -> dict[str, Any]:
         target.parent.mkdir(parents=True, exist_ok=True)
         url = RAW.format(repo=e["repo"], commit=e["commit"], path=e["path"])
         try:
-            with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=30) as response:
                 target.write_bytes(response.read())
             done += 1
         except OSError as exc:
@@ -160,7 +160,7 @@ def main() -> int:
     started = time.perf_counter()
     for e in entries:
         path = options.corpus / e["id"]
-        code, out, err = run(["explain", str(path), "--json"])
+        _, out, _ = run(["explain", str(path), "--json"])
         try:
             plan = json.loads(out) if out else None
         except json.JSONDecodeError:
