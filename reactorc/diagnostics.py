@@ -36,7 +36,7 @@ CODES: dict[str, Code] = {
         Code("RC010", "error", "reactorc.yaml is not valid"),
         # Finding the pipeline and its frame loop.
         Code("RC101", "error", "no frame loop found"),
-        Code("RC102", "error", "the frame loop is module-level script code"),
+        Code("RC102", "note", "module-level script: setup and loop"),
         Code("RC103", "error", "several frame loops rank equally"),
         Code("RC104", "note", "frame loop chosen among several candidates"),
         Code("RC105", "error", "--symbol names nothing in the file"),
@@ -44,6 +44,9 @@ CODES: dict[str, Code] = {
         Code("RC110", "error", "blocking input inside the frame loop"),
         Code("RC111", "error", "no per-frame boundary"),
         Code("RC113", "note", "progress bar dropped"),
+        Code("RC114", "error", "producer/consumer threads"),
+        Code("RC115", "error", "one call makes a whole clip per iteration"),
+        Code("RC116", "error", "the module script cannot be split into setup and loop"),
         # State.
         Code("RC201", "note", "parameter is not state"),
         Code("RC202", "note", "parameter type unknown"),

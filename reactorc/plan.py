@@ -414,6 +414,10 @@ class Setup:
     names: tuple[str, ...] = ()
     imports: tuple[str, ...] = ()
     """Top-level imports of the driver's file (for an `--entry` script or a module script)."""
+    rng: tuple[str, ...] = ()
+    """Random generators the setup seeds ("torch", "numpy", "random"): their state after
+    `load()` is restored at the start of every clip, so each clip draws what the original's
+    run drew after the same setup."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -424,6 +428,7 @@ class Setup:
             "namespace": self.namespace,
             "pipeline_expr": self.pipeline_expr,
             "names": list(self.names),
+            "rng": list(self.rng),
         }
 
 
@@ -506,6 +511,9 @@ class Plan:
     applied to each chunk after the pipeline's own epilogue; the driver's code."""
     result_name: str = ""
     """The name `after_call` reads the pipeline's result as."""
+    lowered_source: str = ""
+    """For a module script: the file with its script code laid out as the function
+    `__reactorc_script__` (same line numbers), which rewrite reads instead of the file."""
 
     @property
     def ok(self) -> bool:
@@ -548,6 +556,7 @@ class Plan:
             "arguments": [a.to_json() for a in self.arguments],
             "setup": self.setup.to_json() if self.setup else None,
             "after_call": [s.to_json() for s in self.after_call],
+            "lowered": bool(self.lowered_source),
             "result_name": self.result_name,
         }
 

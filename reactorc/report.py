@@ -24,6 +24,8 @@ def print_plan(plan: Plan, console: Console) -> None:
         return
     loop = plan.frame_loop
     kind = {"module": "module-level script"}.get(plan.symbol_kind, plan.symbol_kind)
+    if plan.symbol_kind == "module" and plan.symbol != "<module>":
+        kind = "a script in a function: it parses its own options"
     _print(
         console, Text.assemble(("pipeline ", "bold"), (plan.symbol, "bold green"), f"  ({kind})")
     )

@@ -10,7 +10,6 @@ converted parameters from fields); `finish` names each parameter's role once liv
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -42,8 +41,19 @@ WRAPPER_ARGUMENTS = "__wrapper_self__.arguments"
 NOISE_CALLS = frozenset(
     {"randn", "rand", "randn_like", "rand_like", "normal", "standard_normal", "randn_tensor"}
 )
-CLIP_WORDS = ("video", "frames", "clip", "images", "imgs", "driving", "vid", "source_video")
-PATH_WORDS = ("path", "dir", "ckpt", "checkpoint", "file", "folder", "weights", "root")
+CLIP_WORDS = (
+    "video",
+    "frames",
+    "clip",
+    "images",
+    "imgs",
+    "driving",
+    "vid",
+    "source_video",
+    "audio",
+    "wav",
+    "mel",
+)
 
 
 @dataclass
@@ -95,6 +105,8 @@ def prepare(run: Run, fn: FunctionInfo, fields: Fields, best: Candidate, hints: 
             param = draft.param or draft.name
             if draft.has_default or param not in site.bound or draft.param:
                 continue
+            if draft.extras.get("per_step"):
+                continue  # the driver passes the sequence, not one element: see below
             found = _static_value(site.bound[param], site, options_by_dest)
             if found is not None:
                 value, how, help_text = found
@@ -127,13 +139,23 @@ def prepare(run: Run, fn: FunctionInfo, fields: Fields, best: Candidate, hints: 
             out.inputs[p.name] = Source(p.default_code, "default", "its default")
         elif site is not None and p.name in site.bound:
             by_driver[p.name] = site.bound[p.name]
-        elif _is_path(p.name):
+        elif usage.is_path(p.name):
             out.inputs[p.name] = Source(
                 f'config["{p.name}"]', "config", "a path, read from config.yml", p.name
             )
         else:
             out.missing[p.name] = _example(p.name, p.annotation)
 
+    # a per-step sequence with no default: the one the driver passes is followed while no
+    # client sets the current element
+    for draft in fields.fields:
+        param = draft.param or draft.name
+        if not draft.extras.get("per_step") or draft.has_default:
+            continue
+        if param in hints.arguments:
+            out.inputs[param] = Source(hints.arguments[param], "sidecar", _hint_origin(hints))
+        elif site is not None and param in site.bound:
+            by_driver[param] = site.bound[param]
     if site is not None and site_ctx is not None and site_index is not None:
         _from_driver(run, out, fn, site, site_ctx, site_index, by_driver, needed_exprs, path)
     else:
@@ -210,6 +232,21 @@ def finish(prepared: Prepared, fields: Fields, live: dict[str, bool]) -> tuple[A
             )
             continue
         draft = by_param.get(p.name)
+        sequence = prepared.inputs.get(p.name)
+        if draft is not None and draft.extras.get("per_step") and sequence is not None:
+            out.append(
+                Argument(
+                    p.name,
+                    "live",
+                    sequence.source,
+                    field=draft.name,
+                    code=sequence.code,
+                    config_key=sequence.config_key,
+                    detail=f"{sequence.detail}; a client's `{draft.name}` replaces the "
+                    "current element",
+                )
+            )
+            continue
         if draft is not None:
             role = "live" if live.get(draft.name) else "restart"
             out.append(Argument(p.name, role, "state", field=draft.name, detail=draft.how))
@@ -338,6 +375,7 @@ def _from_driver(
         pipeline_expr=pipeline_expr,
         names=names,
         imports=tuple(site_ctx.code(s) for s in site_index.imports) if path else (),
+        rng=driver.seeded_generators([s.code for s in resolved.statements]),
     )
     _at(
         run,
@@ -425,22 +463,7 @@ def _config_keys(
                 and any(isinstance(a.value, cst.Name) and a.value.value == ns for a in n.args)
             ):
                 whole = True
-    names = list(declared) if whole else used
-    keys = []
-    for name in names:
-        opt = declared.get(name)
-        if opt is None:
-            keys.append(ConfigKey(name, "None", False, 0))
-        else:
-            keys.append(
-                ConfigKey(
-                    name,
-                    opt.default_code or "None",
-                    opt.has_default and not opt.required,
-                    opt.line,
-                )
-            )
-    return tuple(keys)
+    return options.config_keys(declared, list(declared) if whole else used)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -661,23 +684,17 @@ def _per_frame_sequence(name: str, loop: cst.CSTNode, best: Candidate) -> bool:
             isinstance(node, cst.Subscript)
             and isinstance(node.value, cst.Name)
             and node.value.value == name
-            and node.slice
-            and index in names_of(node.slice[0]).reads
+            and any(index in names_of(el).reads for el in node.slice)
         ):
             return True
     return False
-
-
-def _is_path(name: str) -> bool:
-    words = re.split(r"_+", name.lower())
-    return any(w in PATH_WORDS for w in words)
 
 
 def _example(name: str, annotation: str) -> str:
     """What a user might write for `name` in the stanza, as a hint of the form."""
     if usage.is_noise(name, annotation):
         return "torch.randn(1, 4, 16, 64, 64)  # the noise's shape"
-    if _is_path(name):
+    if usage.is_path(name):
         return '"path/to/file"'
     if "Tensor" in annotation or "ndarray" in annotation:
         return "torch.zeros(1, 3, 64, 64)  # an expression that builds it"

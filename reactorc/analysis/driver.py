@@ -537,3 +537,31 @@ def after_call(site: CallSite, ctx: Ctx) -> tuple[str, list[cst.CSTNode]]:
             out.append(later)
         derived |= n.binds
     return (result, out) if out else ("", [])
+
+
+SEEDED: dict[str, tuple[str, ...]] = {
+    "torch.manual_seed": ("torch",),
+    "torch.random.manual_seed": ("torch",),
+    "np.random.seed": ("numpy",),
+    "numpy.random.seed": ("numpy",),
+    "random.seed": ("random",),
+}
+"""Seeding calls and the generators they seed; any other `*seed*` helper (`seed_everything`,
+`set_seed`) is taken to seed all three."""
+
+
+def seeded_generators(statements: list[str]) -> tuple[str, ...]:
+    """The global generators the statements seed, in a fixed order."""
+    found: set[str] = set()
+    for code in statements:
+        try:
+            node = cst.parse_statement(code + "\n")
+        except cst.ParserSyntaxError:
+            continue
+        for call in iter_calls(node):
+            name = dotted(call.func)
+            if name in SEEDED:
+                found |= set(SEEDED[name])
+            elif last_name(call.func) in SEED_CALLS and "generator" not in name.lower():
+                found |= {"torch", "numpy", "random"}
+    return tuple(g for g in ("torch", "numpy", "random") if g in found)

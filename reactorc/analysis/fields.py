@@ -12,11 +12,13 @@ import libcst as cst
 from reactorc.analysis import (
     bounds,
     docstrings,
+    driver,
+    options,
     per_step,
     state,
     usage,
 )
-from reactorc.analysis._cst import iter_nodes, names_of
+from reactorc.analysis._cst import is_missing, iter_nodes, literal, names_of
 from reactorc.analysis.context import Run
 from reactorc.analysis.index import FunctionInfo
 from reactorc.analysis.loops import Candidate
@@ -82,9 +84,12 @@ def fields_of(run: Run, fn: FunctionInfo, body: cst.CSTNode | None, best: Candid
                 "name the values the stream should change as parameters with defaults",
             )
             continue
+        declared = run.hints.fields.get(param.name)
+        if param.name in run.hints.bound and not declared:
+            non_state.append(NonStateParam(param, "bound by the script's setup"))
+            continue
         annotation = node.annotation.annotation if node.annotation else None
         info = state.type_of(annotation, node.default, doc, index)
-        declared = run.hints.fields.get(param.name)
         if declared:
             info = state.TypeInfo(declared)
         g = guards.get(param.name)
@@ -139,6 +144,15 @@ def fields_of(run: Run, fn: FunctionInfo, body: cst.CSTNode | None, best: Candid
             if typed and not _used_as_object(param.name, fn.node.body):
                 how = evidence.how if evidence is not None else f"named `{param.name}`"
                 info = state.TypeInfo(typed)
+        if not info.type and best.header.kind == "step" and param is plist[0][0]:
+            action = _action_type(param.annotation)
+            if action:  # the step's action is the live control, whatever tensor holds it
+                info = state.TypeInfo(action)
+                how = "the action a step() takes"
+        if not info.type and not info.not_state and _untyped(param, node):
+            typed, from_driver = _driver_type(run, fn, param.name)
+            if typed:
+                info, how = state.TypeInfo(typed), from_driver
         if info.not_state or not info.type:
             reason = info.not_state or "it has no annotation, no literal default and no type"
             non_state.append(NonStateParam(param, reason))
@@ -205,6 +219,42 @@ def iterated_names(node: cst.CSTNode | None) -> set[str]:
         if isinstance(node.func, cst.Attribute) and node.func.attr.value in ("items", "values"):
             return iterated_names(node.func.value)
     return set()
+
+
+def _action_type(annotation: str) -> str:
+    """An action held in a tensor or a union (`torch.LongTensor`, `Union[int, ndarray]`): the
+    scalar a client sends for it ("" when nothing says it is a number)."""
+    text = annotation.replace(" ", "")
+    if not text:
+        return ""
+    if any(w in text for w in ("LongTensor", "IntTensor", "int")):
+        return "int"
+    if any(w in text for w in ("FloatTensor", "float", "Tensor", "ndarray")):
+        return "float"
+    return ""
+
+
+def _driver_type(run: Run, fn: FunctionInfo, name: str) -> tuple[str, str]:
+    """The type of what the file's driver passes for `name` (a literal, or a command-line option
+    with a type): (type, how) or ("", "")."""
+    sites = driver.find_call_sites(fn, run.index, run.ctx)
+    if not sites or name not in sites[0].bound or name in usage.NOT_KNOBS:
+        return "", ""
+    expr = sites[0].bound[name]
+    value = literal(expr)
+    if not is_missing(value) and value is not None and not isinstance(value, (list, tuple, dict)):
+        return type(value).__name__, f"{sites[0].origin} passes `{run.ctx.expr(expr)}`"
+    if isinstance(expr, cst.Name):
+        declared = options.find_options(run.ctx)
+        for scope_param in (expr.value,):
+            opt = declared.get(scope_param)
+            if opt is not None and opt.type in state.SCALARS and not opt.is_path:
+                return opt.type, f"{sites[0].origin} passes the `--{opt.dest}` option"
+    if isinstance(expr, cst.Attribute):
+        opt = options.find_options(run.ctx).get(expr.attr.value)
+        if opt is not None and opt.type in state.SCALARS and not opt.is_path:
+            return opt.type, f"{sites[0].origin} passes the `--{opt.dest}` option"
+    return "", ""
 
 
 def _untyped(param: Param, node: cst.Param) -> bool:

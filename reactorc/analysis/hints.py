@@ -45,6 +45,8 @@ class Hints:
     """A driver script that builds and calls the pipeline (`--entry`)."""
     sidecar: str = ""
     """The sidecar file the hints came from ("" when none)."""
+    bound: frozenset[str] = frozenset()
+    """Parameters a script's own setup binds (a lowered script's inputs): never state."""
 
     @property
     def empty(self) -> bool:

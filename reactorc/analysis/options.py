@@ -11,6 +11,7 @@ from typing import Any
 import libcst as cst
 
 from reactorc.analysis._cst import Ctx, dotted, is_missing, iter_nodes, last_name, literal
+from reactorc.plan import ConfigKey
 
 PARSE_CALLS = frozenset({"parse_args", "parse_known_args"})
 ADD_CALLS = frozenset({"add_argument"})
@@ -87,14 +88,22 @@ class Option:
 
 
 def find_options(ctx: Ctx) -> dict[str, Option]:
-    """Every option declared in the file, by dest (the first declaration wins)."""
+    """Every option declared in the file (argparse's `add_argument`, click's `@click.option`),
+    by dest (the first declaration wins)."""
     found: dict[str, Option] = {}
     for node in iter_nodes(ctx.source.module, into_scopes=True):
         if isinstance(node, cst.Call) and last_name(node.func) in ADD_CALLS:
             option = _option(node, ctx)
-            if option is not None and option.dest not in found:
-                found[option.dest] = option
+        elif isinstance(node, cst.Call) and dotted(node.func) in CLICK_OPTIONS:
+            option = _option(node, ctx, click=True)
+        else:
+            continue
+        if option is not None and option.dest not in found:
+            found[option.dest] = option
     return found
+
+
+CLICK_OPTIONS = frozenset({"click.option", "click.argument", "option", "typer.Option"})
 
 
 def is_parse_call(node: cst.CSTNode, parse_functions: set[str]) -> bool:
@@ -135,7 +144,7 @@ def _returns_a_name(fn: cst.FunctionDef) -> bool:
     )
 
 
-def _option(call: cst.Call, ctx: Ctx) -> Option | None:
+def _option(call: cst.Call, ctx: Ctx, *, click: bool = False) -> Option | None:
     flags: list[str] = []
     kwargs: dict[str, cst.BaseExpression] = {}
     for arg in call.args:
@@ -150,6 +159,11 @@ def _option(call: cst.Call, ctx: Ctx) -> Option | None:
     if not flags:
         return None
     dest_value = literal(kwargs["dest"]) if "dest" in kwargs else None
+    named = [f for f in flags if not f.startswith("-")] if click else []
+    if click and "is_flag" in kwargs and literal(kwargs["is_flag"]) is True:
+        kwargs.setdefault("action", cst.SimpleString('"store_true"'))
+    if named and any(f.startswith("-") for f in flags):
+        dest_value = named[0]  # click: `@click.option('--trunc', 'truncation_psi', ...)`
     if isinstance(dest_value, str):
         dest = dest_value
     else:
@@ -211,3 +225,23 @@ def _option(call: cst.Call, ctx: Ctx) -> Option | None:
         many=many,
         line=ctx.line(call),
     )
+
+
+def config_keys(declared: dict[str, Option], names: list[str]) -> tuple[ConfigKey, ...]:
+    """config.yml keys for the options `names`, with their defaults (an undeclared name, or a
+    required option, has none: load() asks for it)."""
+    keys = []
+    for name in names:
+        opt = declared.get(name)
+        if opt is None:
+            keys.append(ConfigKey(name, "None", False, 0))
+        else:
+            keys.append(
+                ConfigKey(
+                    name,
+                    opt.default_code or "None",
+                    opt.has_default and not opt.required,
+                    opt.line,
+                )
+            )
+    return tuple(keys)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from reactorc.analysis._cst import dotted, iter_nodes, last_name, literal
+from reactorc.analysis._cst import dotted, iter_nodes, last_name, literal, words
 
 STR_METHODS = frozenset(
     {
@@ -74,6 +74,13 @@ EXACT_NAMES: dict[str, str] = {
     "zoom": "float",
     "exposure": "float",
     "gamma": "float",
+    "truncation_psi": "float",
+    "psi": "float",
+    "trunc": "float",
+    "truncation_cutoff": "int",
+    "noise_mode": "str",
+    "relative": "bool",
+    "adapt_movement_scale": "bool",
 }
 SUFFIX_NAMES: tuple[tuple[str, str], ...] = (
     ("_prompt", "str"),
@@ -171,6 +178,70 @@ def type_from_usage(name: str, body: cst.CSTNode) -> Evidence | None:
             if isinstance(value, float) and not isinstance(value, bool):
                 note(Evidence("float", f"multiplied or added with {value!r}", 1))
     return best
+
+
+PATH_WORDS = ("path", "dir", "ckpt", "checkpoint", "file", "folder", "weights", "root", "outdir")
+# Where the model runs, not what it makes: moving it mid-stream is a restart.
+PLACEMENT = frozenset(
+    {"device", "cpu", "gpu", "gpu_id", "gpus", "cuda", "local_rank", "dtype", "fp16", "half"}
+)
+# How the work is split, not what it makes: a client has no reason to change them.
+PERFORMANCE = frozenset(
+    {
+        "chunk",
+        "chunk_size",
+        "netchunk",
+        "seq_chunk",
+        "batch_size",
+        "num_workers",
+        "workers",
+        "tile",
+        "tile_size",
+        "tile_pad",
+        "pre_pad",
+        "precision",
+        "backend",
+        "codec",
+        "rank",
+    }
+)
+NOT_KNOBS = PLACEMENT | PERFORMANCE
+"""Settings of where and how the model runs: config.yml keys, never client fields."""
+# The size of the frames: the stream's resolution is fixed for a clip.
+FRAME_SIZE = frozenset(
+    {
+        "width",
+        "height",
+        "w",
+        "h",
+        "resolution",
+        "size",
+        "res",
+        "image_size",
+        "img_size",
+        "image_width",
+        "image_height",
+        "frame_size",
+        "output_size",
+    }
+)
+
+
+def is_path(name: str) -> bool:
+    """A file or folder by its name (`ckpt_path`, `out_dir`, `savePath`)."""
+    return bool(words(name) & set(PATH_WORDS))
+
+
+def fixed_for_a_clip(name: str, type_: str) -> str:
+    """Why a field applies at restart whatever the loop does with it ("" when nothing says so
+    by its name): a path, where the model runs, the frame size."""
+    if type_ not in ("int", "float", "bool") and is_path(name):
+        return "a path: applies at restart"
+    if name.lower() in PLACEMENT:
+        return "chooses where the model runs: applies at restart"
+    if name.lower() in FRAME_SIZE and type_ in ("int", "float", "tuple", "list"):
+        return "sets the frame size: applies at restart"
+    return ""
 
 
 def is_prompt_list(name: str, annotation: str) -> bool:

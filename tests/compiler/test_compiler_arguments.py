@@ -156,6 +156,29 @@ def test_a_drivers_statements_become_load_and_its_options_config_keys() -> None:
     assert "RC504" in codes(plan)
 
 
+def test_an_untyped_parameter_the_driver_fills_from_a_typed_option_is_a_field() -> None:
+    source = (
+        DRIVER.replace("load(", "torch.load(")
+        .replace(
+            "render_path(render_poses, hwf, args.chunk)",
+            "render_path(render_poses, hwf, args.chunk, shade=args.shade)",
+        )
+        .replace(
+            'parser.add_argument("--n_poses", type=int, default=40)',
+            'parser.add_argument("--n_poses", type=int, default=40)\n'
+            '        parser.add_argument("--shade", type=float, default=1.5, help="how dark")',
+        )
+        .replace("exposure=1.0, savedir=None):", "exposure=1.0, savedir=None, shade=None):")
+        .replace("* exposure)", "* exposure * shade)")
+    )
+    plan = plan_of(source)
+    shade = plan.state_field("shade")
+    assert (shade.type, shade.live) == ("float", True)
+    assert any(d.code == "RC207" and "`--shade` option" in d.message for d in plan.diagnostics)
+    # a setting of how the work is split stays a config key even though its option is typed
+    assert "chunk" not in {f.name for f in plan.state}
+
+
 def test_a_field_without_a_default_takes_what_the_driver_passes() -> None:
     plan = plan_of(
         """
