@@ -107,7 +107,11 @@ def body_hash(body: str) -> str:
 
 
 def names_for(plan: Plan, source_path: Path) -> Names:
-    base = plan.class_name or _camel(plan.function_name or source_path.stem)
+    stem_base = _camel(source_path.stem)
+    if plan.symbol_kind == "module":
+        base = stem_base  # a script is named after its file
+    else:
+        base = plan.class_name or _camel(plan.function_name or source_path.stem)
     stem = re.sub(r"\W", "_", source_path.stem) or "pipeline"
     if stem[0].isdigit() or keyword.iskeyword(stem):
         stem = f"_{stem}"
@@ -434,7 +438,7 @@ def render(
     target: Target = "reactor",
 ) -> dict[str, str]:
     """The output folder's files for `plan`, as {file name: text}; nothing is written."""
-    text = decode_source(source)
+    text = plan.lowered_source or decode_source(source)
     names = names_for(plan, source_path)
     inference = rewrite(plan, text, names.output)
     load = _load(plan, text, source_path)
@@ -446,10 +450,15 @@ def render(
         imports += ["import argparse"] if load.options else []
         imports += ["from types import SimpleNamespace"] if load.arguments else []
         module_names += [n for n, code in load.globals if not code and n not in module_names]
-    imports += ["import ast"] if plan.setup is not None and plan.setup.path else []
-    imports += ["import importlib.util", "import sys", "from pathlib import Path", "import numpy"]
+    script = plan.symbol_kind == "module"
+    imports += ["import ast"] if script or (plan.setup is not None and plan.setup.path) else []
+    imports += ["import sys", "from pathlib import Path", "import numpy"]
+    imports += [] if script else ["import importlib.util"]
     if any(f.type == "choice" and f.choices and not f.enum for f in plan.state):
         imports.append("from typing import Literal")
+    rng = plan.setup.rng if plan.setup is not None else ()
+    imports += ["import torch"] if "torch" in rng else []
+    imports += ["import random"] if "random" in rng else []
     aliased = [(g.alias, g.name) for g in inference.globals if g.alias]
     cls = plan.constructor.class_name or plan.class_name
     if cls and plan.symbol_kind != "function" and cls not in module_names:
@@ -495,6 +504,8 @@ def render(
         "summary": _summary(plan),
         "load_kind": _load_kind(plan),
         "load": load,
+        "script": script,
+        "rng": plan.setup.rng if plan.setup is not None else (),
         "entry_rel": _entry_rel(plan, out_dir),
         "load_doc": _load_doc(plan, load),
         "constructor_keys": _constructor_keys(plan, load),

@@ -19,12 +19,15 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 
 from reactorc.plan import Plan, PreLoopStatement, Span
 from reactorc.rewrite.chunk import (
+    OffsetSlices,
     accumulator,
     accumulator_code,
     byte_names,
     chunk_expression,
+    chunk_part,
     epilogue_statements,
     frames_return,
+    offset_slices,
     postprocess_params,
     replace_code,
     simple_epilogue,
@@ -52,6 +55,8 @@ WRAPPER_TO_VIDEO = "__wrapper_to_video__"
 
 WRAPPER_NAMES: dict[str, str] = {
     "to_video": "",
+    "restore_rng": "",
+    "rng_state": "",
     "load_original": "",
     "original": "",
     "SOURCE": "",
@@ -204,6 +209,9 @@ class _Decisions:
     accumulation stays and the yield follows it."""
     post_name: str
     """The name of the per-chunk epilogue function (`postprocess` unless the original uses it)."""
+    emitted: str = ""
+    """The counter of accumulator elements before the chunk ("" unless the epilogue slices the
+    accumulator from an offset)."""
 
 
 class _Builder(cst.CSTTransformer):
@@ -302,7 +310,10 @@ class _Builder(cst.CSTTransformer):
         assert plan.frame_loop is not None
         sink = plan.frame_loop.sink
         self.sink_done = True
-        emit = yield_statement(self.output_call, chunk_expression(plan, self.d.post_name))
+        if self.d.emitted:
+            emit = self._counted_emit()
+        else:
+            emit = yield_statement(self.output_call, chunk_expression(plan, self.d.post_name))
         if sink.kind in ("index-write", "slice-write"):
             return cst.FlattenSentinel([updated, emit])
         if sink.kind == "yield":  # every yield of the generator is wrapped (leave_Yield)
@@ -310,6 +321,27 @@ class _Builder(cst.CSTTransformer):
         if sink.kind in ("append", "cat") and self.d.keep_accumulation:
             return cst.FlattenSentinel([updated, emit])
         return emit
+
+    def _counted_emit(self) -> cst.FlattenSentinel[cst.BaseStatement]:
+        """The chunk when the epilogue slices the accumulator from an offset: counted, and
+        yielded only when the slice leaves something (the first frames may be context only)."""
+        taken = self._taken() | {self.d.emitted}
+        part_name = fresh_name("part", taken)
+        out_name = fresh_name("chunk", taken | {part_name})
+        expr = chunk_expression(self.plan, self.d.post_name, part_name, self.d.emitted)
+        return cst.FlattenSentinel(
+            [
+                parse_stmt(f"{part_name} = {chunk_part(self.plan)}"),
+                parse_stmt(f"{out_name} = {code_of(expr).strip()}"),
+                parse_stmt(f"{self.d.emitted} += len({part_name})"),
+                cst.If(
+                    test=parse_expr(f"len({out_name})"),
+                    body=cst.IndentedBlock(
+                        body=[yield_statement(self.output_call, cst.Name(out_name))]
+                    ),
+                ),
+            ]
+        )
 
     def leave_With(
         self, original: cst.With, updated: cst.With
@@ -424,9 +456,29 @@ class _Builder(cst.CSTTransformer):
         head += [parse_stmt(f"{f} = {WRAPPER_SELF}.state.{f}") for f in self.d.refresh_live]
         if isinstance(loop, cst.For) and fl.progress_wrapper and fl.iterable:
             loop = loop.with_changes(iter=parse_expr(fl.iterable))
+        if isinstance(loop, cst.For) and self._counts_an_unset_sequence(loop):
+            # `range(len(actions))` with no actions but the client's: one step per frame, on
+            # until the client restarts
+            loop = loop.with_changes(iter=parse_expr("range(sys.maxsize)"))
         if isinstance(loop, cst.For) and self._iterates_live_sequence(loop):
-            return self._indexed_loop(loop, head, body)
-        return loop.with_changes(body=loop.body.with_changes(body=[*head, *body]))
+            built = self._indexed_loop(loop, head, body)
+        else:
+            built = loop.with_changes(body=loop.body.with_changes(body=[*head, *body]))
+        if not self.d.emitted:
+            return built
+        start = parse_stmt(f"{self.d.emitted} = 0")
+        if isinstance(built, cst.FlattenSentinel):
+            return cst.FlattenSentinel([start, *built.nodes])  # type: ignore[return-value]
+        return cst.FlattenSentinel([start, built])  # type: ignore[return-value]
+
+    def _counts_an_unset_sequence(self, loop: cst.For) -> bool:
+        """The header's count comes from a per-step sequence nothing gives a value."""
+        unset = {name for name, (_, has) in self.d.per_step.items() if not has}
+        if not unset or not isinstance(loop.iter, cst.Call):
+            return False
+        return code_of(loop.iter.func).strip() == "range" and bool(
+            referenced_names(loop.iter) & unset
+        )
 
     def _iterates_live_sequence(self, loop: cst.For) -> bool:
         if not isinstance(loop.iter, cst.Name) or loop.asynchronous is not None:
@@ -633,6 +685,7 @@ def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
         triggers=triggers,
         keep_accumulation=keep_accumulation,
         post_name=fresh_name("postprocess", body_names | set(bindings)),
+        emitted=fresh_name("emitted", body_names | set(bindings)) if offset_slices(plan) else "",
     )
     output_call = output_class
     builder = _Builder(plan, d, output_call, pipeline_var)
@@ -803,6 +856,10 @@ def _reindent(code: str, old: int, new: int) -> str:
 
 
 def _has_default(plan: Plan, name: str) -> bool:
+    """The per-step sequence has a value of its own: a default, or what `load()` computed."""
+    arg = plan.argument(name)
+    if arg is not None and arg.source in LOADED_SOURCES:
+        return True
     return any(p.name == name and p.default_code for p in plan.params)
 
 
@@ -892,7 +949,7 @@ def _docstring_lines(fn: cst.FunctionDef, wrapper: MetadataWrapper) -> set[int]:
 
 
 def _binds_used(stmt: cst.BaseStatement, used: set[str]) -> bool:
-    """A prologue line stays when the name it binds is read afterwards."""
+    """A prologue line stays when the name it binds is read afterwards (or it binds none)."""
     return bool(bound_names(stmt) & used) or not bound_names(stmt)
 
 
@@ -901,7 +958,10 @@ def _prologue(plan: Plan, pipeline_var: str) -> list[cst.BaseStatement]:
     from what `load()` computed (`self.arguments`), defaults as written; then the wrapper's own
     statements that build converted parameters (a prompt list, noise from the seed)."""
     out: list[cst.BaseStatement] = []
-    if plan.class_name and plan.symbol_kind != "function":
+    if plan.setup is not None and plan.setup.rng:
+        # each clip draws what the original drew after the same setup and seeding
+        out.append(parse_stmt(f"restore_rng({WRAPPER_SELF}.rng_state)"))
+    if plan.class_name and plan.symbol_kind not in ("function", "module"):
         out.append(parse_stmt(f"{pipeline_var} = {WRAPPER_SELF}.pipeline"))
     per_step = {s.param for s in plan.per_step}
     fields = {f.name: f for f in plan.state}
@@ -909,7 +969,9 @@ def _prologue(plan: Plan, pipeline_var: str) -> list[cst.BaseStatement]:
     assigned: set[str] = set()
     for p in plan.params:
         arg = plan.argument(p.name)
-        if p.name in per_step:
+        if p.name in per_step and arg is not None and arg.source in LOADED_SOURCES:
+            out.append(parse_stmt(f"{p.name} = {WRAPPER_SELF}.arguments.{p.name}"))
+        elif p.name in per_step:
             out.append(parse_stmt(f"{p.name} = {p.default_code or 'None'}"))
         elif p.name in fields:
             out.append(parse_stmt(f"{p.name} = {WRAPPER_SELF}.state.{p.name}"))
@@ -958,7 +1020,13 @@ def _postprocess_def(plan: Plan, builder: _Builder) -> cst.FunctionDef | None:
             node = frames_return(node, acc)
         if accumulator_code(plan) != acc:  # `self.frames` in the epilogue is the chunk here
             node = replace_code(node, accumulator_code(plan), cst.Name(acc))
+        if builder.d.emitted:
+            node = node.visit(OffsetSlices(acc))  # type: ignore[assignment]
         stmts.append(node)
+    has_return = any(st.role == "return" for st in epi)
+    if not has_return and not plan.after_call:
+        last = next((st.defines[0] for st in reversed(epi) if st.defines), acc)
+        stmts.append(parse_stmt(f"return {last}"))  # the original saved, did not return
     if plan.after_call:
         if not returned:
             stmts.append(parse_stmt(f"{plan.result_name} = {acc}"))

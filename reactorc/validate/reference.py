@@ -20,6 +20,7 @@ import dataclasses
 import inspect
 import io
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -180,6 +181,8 @@ def run_original(
         )
     kind = plan.frame_loop.sink.kind if plan.frame_loop is not None else ""
     started = time.perf_counter()
+    if plan.symbol_kind == "module":
+        return _run_script(plan, wrapper_module, config, frames_wanted, started)
     # Built in the current folder (validate runs in the output folder, as `reactor run` does),
     # so relative paths the constructor reads resolve as they do for the wrapper.
     twin = None
@@ -233,6 +236,51 @@ def run_original(
                 return Reference(frames, is_float, time.perf_counter() - started, False)
             frames, is_float = _convert(to_video, _after_call(plan, result, load_original()))
             return Reference(frames, is_float, time.perf_counter() - started, False)
+
+
+def _run_script(
+    plan: Plan,
+    wrapper_module: ModuleType,
+    config: dict[str, Any],
+    frames_wanted: int,
+    started: float,
+) -> Reference:
+    """A module script is run as its author runs it (`python script.py` with the options that
+    config.yml changes), in a fresh folder; the frames it saved are read back."""
+    import runpy
+
+    source = Path(wrapper_module.SOURCE)
+    defaults = dict(getattr(wrapper_module, "OPTIONS", {}))
+    text = source.read_text(encoding="utf-8")
+    argv: list[str] = []
+    for key, value in config.items():
+        if key in defaults and defaults[key] == value:
+            continue
+        dashed = f"--{key.replace('_', '-')}"
+        flag = dashed if f"'{dashed}'" in text or f'"{dashed}"' in text else f"--{key}"
+        if isinstance(value, bool):
+            if value:
+                argv.append(flag)
+            continue
+        items = value if isinstance(value, list) else [value]
+        argv += [flag, *(str(v) for v in items)]
+    with tempfile.TemporaryDirectory(prefix="reactorc-validate-") as tmp:
+        folder = Path(tmp)
+        saved_argv, saved_path = sys.argv, list(sys.path)
+        sys.argv = [str(source), *argv]
+        sys.path.insert(0, str(source.parent))
+        wall = time.time()
+        try:
+            with _in_folder(folder), contextlib.redirect_stdout(io.StringIO()):
+                runpy.run_path(str(source), run_name="__main__")
+        except SystemExit as exc:
+            if exc.code not in (0, None):
+                raise ReferenceUnavailable(f"the script exited with status {exc.code}") from None
+        finally:
+            sys.argv, sys.path = saved_argv, saved_path
+        array = _written_frames(folder, config, None, wall)
+        frames, is_float = _convert(wrapper_module.to_video, array)
+    return Reference(frames, is_float, time.perf_counter() - started, False)
 
 
 def _obs(result: Any) -> Any:
