@@ -97,12 +97,13 @@ def live_of(plan: dict[str, Any] | None) -> set[str]:
     return out
 
 
-def convert_check(path: Path, missing: list[str]) -> dict[str, Any]:
-    """Convert `path` (missing arguments filled with None, as a user's reactorc.yaml would fill
-    them), then compile the wrapper and run `ruff check --select F` on it."""
+def convert_check(path: Path, missing: dict[str, str]) -> dict[str, Any]:
+    """Convert `path` with the missing arguments filled as a user fills the stanza `explain`
+    prints (its example expression; `None` where it has none), then compile the wrapper and run
+    `ruff check --select F` on it."""
     with tempfile.TemporaryDirectory(prefix="corpus-") as tmp:
         out = Path(tmp) / "out"
-        extra = [x for m in missing for x in ("--arg", f"{m}=None")]
+        extra = [x for m, code in missing.items() for x in ("--arg", f"{m}={_example(code)}")]
         code, _, err = run(["convert", str(path), "-o", str(out), *extra])
         if code != 0:
             return {"converted": False, "error": (err.strip().splitlines() or ["?"])[-1]}
@@ -127,8 +128,14 @@ def convert_check(path: Path, missing: list[str]) -> dict[str, Any]:
             "compiles": compiles,
             "ruff_f": lint.returncode == 0,
             "ruff_output": lint.stdout.strip().splitlines()[:3],
-            "filled": missing,
+            "filled": sorted(missing),
         }
+
+
+def _example(code: str) -> str:
+    """The stanza's example expression without its comment; `None` for a placeholder."""
+    expr = code.split("  #", 1)[0].strip()
+    return "None" if not expr or expr.startswith(("...", '"path/to')) else expr
 
 
 def main() -> int:
@@ -183,9 +190,11 @@ def main() -> int:
         elif plan is not None:
             row["got"] = [d["code"] for d in plan["diagnostics"] if d["severity"] == "error"]
         if options.convert and verdict == "right" and e["expected"]["outcome"] == "plan":
-            missing = [
-                a["param"] for a in (plan or {}).get("arguments", []) if a["source"] == "missing"
-            ]
+            missing = {
+                a["param"]: a.get("code", "")
+                for a in (plan or {}).get("arguments", [])
+                if a["source"] == "missing"
+            }
             result = convert_check(path, missing)
             row["convert"] = result
             fam["convertible"] += 1

@@ -95,6 +95,23 @@ class Sink:
 
 
 @dataclass(frozen=True)
+class CameraRead:
+    """Where the frame loop reads its input clip one frame at a time, so the wrapper can read
+    the client's camera there instead (and the clip while no client sends one).
+
+    `kind` "iter": the loop iterates the clip and `expr` is its element's name (`frame` in
+    `for frame in video`); "index": `expr` is the subscript read each iteration (`video[i]`).
+    `clip` is the clip's code (`video`)."""
+
+    kind: Literal["iter", "index"]
+    clip: str
+    expr: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "clip": self.clip, "expr": self.expr}
+
+
+@dataclass(frozen=True)
 class FrameLoop:
     """The loop whose iterations are frames (or chunks of frames).
 
@@ -121,6 +138,8 @@ class FrameLoop:
     inner_loops: tuple[int, ...] = ()
     """Header lines of loops nested in this one that are not frames (denoising steps, tiles)."""
     is_async: bool = False
+    camera: CameraRead | None = None
+    """The input clip the loop reads frame by frame, when it reads one."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -137,6 +156,7 @@ class FrameLoop:
             "condition": self.condition,
             "inner_loops": list(self.inner_loops),
             "is_async": self.is_async,
+            "camera": self.camera.to_json() if self.camera is not None else None,
             "span": self.span.to_json(),
             "body_span": self.body_span.to_json(),
         }

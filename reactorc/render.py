@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
+import yaml
 
 from reactorc import __version__
 from reactorc import templates as templates_package
+from reactorc.analysis._cst import words
 from reactorc.plan import Plan, Sink, StateField
 from reactorc.rewrite import Inference, rewrite
 from reactorc.rewrite.setup import Load, SetupError, load_body
@@ -124,7 +126,12 @@ def names_for(plan: Plan, source_path: Path) -> Names:
 
 
 def _camel(name: str) -> str:
-    return "".join(p[:1].upper() + p[1:] for p in re.split(r"[_\W]+", name) if p) or "Pipeline"
+    """`render_path` -> `RenderPath`; a name that would start with a digit (a file called
+    `1x_generate.py`) gets a `Pipeline` prefix, so every class name is an identifier."""
+    camel = "".join(p[:1].upper() + p[1:] for p in re.split(r"[_\W]+", name) if p)
+    if not camel or not camel.isidentifier():
+        camel = f"Pipeline{camel}"
+    return camel
 
 
 def _kebab(name: str) -> str:
@@ -192,6 +199,50 @@ def config_entries(plan: Plan) -> list[ConfigEntry]:
             seen.add(arg.config_key)
             out.append(ConfigEntry(arg.config_key, "null", f"required: the `{arg.param}` argument"))
     return out
+
+
+READ_WORDS = frozenset(
+    {
+        "ckpt",
+        "checkpoint",
+        "weights",
+        "pretrained",
+        "model",
+        "image",
+        "img",
+        "audio",
+        "wav",
+        "video",
+        "input",
+        "source",
+        "src",
+        "data",
+        "dataset",
+        "config",
+        "cfg",
+    }
+)
+WRITE_WORDS = frozenset({"out", "output", "save", "result", "res", "dst", "dest", "log", "logs"})
+PATH_NAMES = frozenset({"path", "dir", "file", "folder", "ckpt", "checkpoint", "root", "filename"})
+
+
+def read_paths(plan: Plan) -> tuple[str, ...]:
+    """Config keys that name a file or folder the pipeline reads (a checkpoint, an image, a
+    dataset): load() warns, naming the key, when one that is written as a local file does not
+    exist, before the original fails somewhere deeper. Where outputs go is not checked."""
+    out = []
+    for entry in config_entries(plan):
+        w = words(entry.key)
+        try:
+            value = yaml.safe_load(entry.value)
+        except yaml.YAMLError:
+            value = None
+        if not isinstance(value, (str, type(None))):
+            continue  # `weights_seed: 0` is not a path
+        reads = w & READ_WORDS or w <= PATH_NAMES  # `ckpt_path`, or just `path`
+        if w & PATH_NAMES and reads and not w & WRITE_WORDS:
+            out.append(entry.key)
+    return tuple(out)
 
 
 def required_config(plan: Plan) -> tuple[str, ...]:
@@ -452,6 +503,7 @@ def render(
         module_names += [n for n, code in load.globals if not code and n not in module_names]
     script = plan.symbol_kind == "module"
     imports += ["import ast"] if script or (plan.setup is not None and plan.setup.path) else []
+    imports += ["import builtins"] if script else []
     imports += ["import sys", "from pathlib import Path", "import numpy"]
     imports += [] if script else ["import importlib.util"]
     if any(f.type == "choice" and f.choices and not f.enum for f in plan.state):
@@ -500,6 +552,7 @@ def render(
         "example": example,
         "restart_fields": [f.name for f in plan.state if not f.live],
         "chunked": fl.frames_per_iteration == "chunk",
+        "camera": fl.camera is not None,
         "inference": inference,
         "summary": _summary(plan),
         "load_kind": _load_kind(plan),
@@ -512,6 +565,7 @@ def render(
         "load_target": f"`{cls}`" if _load_kind(plan) != "none" else "nothing (a plain function)",
         "config_entries": config_entries(plan),
         "required_config": required_config(plan),
+        "read_paths": read_paths(plan),
         "notes": _notes(plan, inference),
     }
     env = _env()

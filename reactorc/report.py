@@ -53,6 +53,12 @@ def print_plan(plan: Plan, console: Console) -> None:
         _print(console, "  decode after the loop: applied to each chunk")
     if plan.kept:
         _print(console, "  kept: " + ", ".join(f"`{k.code}`" for k in plan.kept))
+    if loop.camera is not None:
+        _print(
+            console,
+            f"  input clip `{loop.camera.clip}` read as `{loop.camera.expr}`: the wrapper reads "
+            "the client's camera there (the clip while none sends)",
+        )
 
     if plan.state:
         table = Table(title="state", title_justify="left", show_lines=False)

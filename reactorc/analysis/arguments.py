@@ -295,7 +295,20 @@ def _call_site(
     sites = driver.find_call_sites(fn, run.index, run.ctx)
     if not sites:
         return None, None, None, ""
-    return sites[0], run.ctx, run.index, ""
+    return _simplest(sites, run.ctx), run.ctx, run.index, ""
+
+
+def _simplest(sites: list[driver.CallSite], ctx: Ctx) -> driver.CallSite:
+    """The first call whose result is used on its own: a call whose result is then joined with
+    another call's (`backward[::-1] + forward[1:]`) is one half of a clip, not the clip."""
+    results = {id(s): driver.after_call(s, ctx) for s in sites}
+    names = {results[id(s)][0] for s in sites} - {""}
+
+    def joined(site: driver.CallSite) -> bool:
+        own, nodes = results[id(site)]
+        return any(names_of(n).reads & (names - {own}) for n in nodes)
+
+    return next((s for s in sites if not joined(s)), sites[0])
 
 
 def _entry(run: Run, path: Path) -> tuple[Ctx | None, ModuleIndex | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import libcst as cst
@@ -12,6 +13,7 @@ import libcst as cst
 from reactorc.analysis import (
     arguments,
     blocking,
+    camera,
     constructor,
     deps,
     epilogue,
@@ -248,6 +250,15 @@ def _build(run: Run, best: Candidate, cands: tuple[PlanCandidate, ...]) -> Plan:
         symbol_kind = "generator"
     elif kind == "step":
         symbol_kind = "step"
+    clip = camera.find(
+        best,
+        before,
+        ctx,
+        exclude={f.name for f in fields} | {s.param for s in steps} | {frames_name},
+        chunk=fpi == "chunk",
+    )
+    if clip is not None:
+        frame_loop = replace(frame_loop, camera=clip)
     return Plan(
         source_path=ctx.path,
         source_sha256=ctx.source.sha256,

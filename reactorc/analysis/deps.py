@@ -145,7 +145,9 @@ def heavy(stmt: cst.CSTNode) -> str:
         return ""
     name = last_name(call.func)
     if isinstance(call.func, cst.Attribute) and name in PASSTHROUGH:
-        return "model"  # `model.to(device)` as a statement of its own
+        # `model.to(device)` as a statement of its own moves weights; `x = x.to(device)` moves
+        # a value (what it is does not change)
+        return "model" if isinstance(stmt, cst.Expr) else ""
     if name in MODEL_LOADERS:
         return "model"
     if name in FILE_READERS:
@@ -396,7 +398,7 @@ def track(
             deps[m] = deps.get(m, set()) | (set() if rng else depends)
         kind = "" if rng else heavy(stmt)
         if not kind and _writes_into(stmt, loaded):
-            kind = "model"  # weights changed in place: `grid.density_data.data[:] = 0.0`
+            kind = "in place"  # weights changed in place: `grid.density_data.data[:] = 0.0`
         if kind:
             loaded |= binds
         lit: set[str] = set()
@@ -492,11 +494,12 @@ def liveness(
         elif name in reaches and name in flow.built:
             kind, what = flow.built[name]
             result.live[name] = False
-            result.reason[name] = (
-                f"loads the model `{what}`: applies at restart (a reload would stall the stream)"
-                if kind == "model"
-                else f"reads the file behind `{what}`: applies at restart"
-            )
+            result.reason[name] = {
+                "model": f"loads the model `{what}`: applies at restart (a reload would stall "
+                "the stream)",
+                "in place": f"changes the loaded `{what}` in place: applies at restart (it "
+                "cannot be undone mid-clip)",
+            }.get(kind, f"reads the file behind `{what}`: applies at restart")
         elif name in carried_fields:
             result.live[name] = False
             result.reason[name] = (

@@ -373,6 +373,8 @@ def backward_slice(before: list[cst.CSTNode], needed: set[str]) -> list[cst.CSTN
     needed = set(needed)
     chosen: list[cst.CSTNode] = []
     for stmt in reversed(before):
+        if _reports(stmt):
+            continue  # `logger.info(...)`, `print(...)`: nothing it changes is needed
         reads, binds, mutates = _stmt_keys(stmt)
         changed = (binds | mutates) & needed
         if changed or _global_setup(stmt):
@@ -381,6 +383,20 @@ def backward_slice(before: list[cst.CSTNode], needed: set[str]) -> list[cst.CSTN
             needed |= reads
     chosen.reverse()
     return chosen
+
+
+REPORTS = frozenset(
+    {"print", "info", "debug", "warning", "warn", "error", "critical", "log", "pprint"}
+)
+
+
+def _reports(stmt: cst.CSTNode) -> bool:
+    """A bare call that only reports (prints or logs)."""
+    return (
+        isinstance(stmt, cst.Expr)
+        and isinstance(stmt.value, cst.Call)
+        and last_name(stmt.value.func) in REPORTS
+    )
 
 
 def _global_setup(stmt: cst.CSTNode) -> bool:

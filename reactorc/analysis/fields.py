@@ -145,7 +145,7 @@ def fields_of(run: Run, fn: FunctionInfo, body: cst.CSTNode | None, best: Candid
                 how = evidence.how if evidence is not None else f"named `{param.name}`"
                 info = state.TypeInfo(typed)
         if not info.type and best.header.kind == "step" and param is plist[0][0]:
-            action = _action_type(param.annotation)
+            action = _action_type(param.annotation) if _is_action(param.name, fn.name) else ""
             if action:  # the step's action is the live control, whatever tensor holds it
                 info = state.TypeInfo(action)
                 how = "the action a step() takes"
@@ -219,6 +219,15 @@ def iterated_names(node: cst.CSTNode | None) -> set[str]:
         if isinstance(node.func, cst.Attribute) and node.func.attr.value in ("items", "values"):
             return iterated_names(node.func.value)
     return set()
+
+
+ACTION_WORDS = frozenset({"act", "action", "actions", "a", "key", "keys", "move", "control", "cmd"})
+
+
+def _is_action(name: str, method: str) -> bool:
+    """The first argument of `step()`, or one named like an action: a client's control. The
+    image a `__call__(x)` or `predict(image)` takes is an input, not a number to send."""
+    return method == "step" or bool(usage.words(name) & ACTION_WORDS)
 
 
 def _action_type(annotation: str) -> str:

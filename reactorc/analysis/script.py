@@ -143,22 +143,41 @@ def lower(
             pipeline.add(id(small))
             bound_by_pipeline |= names_of(small).binds
             fields |= reads & set(candidates_)
-    pipeline_smalls = [(s, m) for s, m in smalls if id(m) in pipeline]
-    setup_smalls = [
-        m
-        for s, m in smalls
-        if id(m) not in pipeline
-        and not _only_parser(m, namespace)
-        and not _is_options(m, namespace)
-    ]
-    function_nodes = body_nodes + [m for _, m in pipeline_smalls]
-    needed = _reads(function_nodes, spaces, attributes=False)
-    if namespace and not _namespace_beyond(function_nodes, namespace, fields):
-        needed.discard(namespace)  # every option the function reads became a parameter
-    bound_by_setup: set[str] = set()
-    for m in setup_smalls:
-        bound_by_setup |= names_of(m).binds
-    sliced = driver.backward_slice(setup_smalls, needed & bound_by_setup | ({namespace} & needed))
+    while True:
+        pipeline_smalls = [(s, m) for s, m in smalls if id(m) in pipeline]
+        setup_smalls = [
+            m
+            for s, m in smalls
+            if id(m) not in pipeline
+            and not _only_parser(m, namespace)
+            and not _is_options(m, namespace)
+        ]
+        function_nodes = body_nodes + [m for _, m in pipeline_smalls]
+        needed = _reads(function_nodes, spaces, attributes=False)
+        if namespace and not _namespace_beyond(function_nodes, namespace, fields):
+            needed.discard(namespace)  # every option the function reads became a parameter
+        bound_by_setup: set[str] = set()
+        for m in setup_smalls:
+            bound_by_setup |= names_of(m).binds
+        sliced = driver.backward_slice(
+            setup_smalls, needed & bound_by_setup | ({namespace} & needed)
+        )
+        # setup that reads what a recomputed statement binds: a move of it (`c2ws.to(device)`)
+        # is recomputed with it; anything else (a dataset an option sizes, then a model) makes
+        # that statement run once, in the setup
+        bound_late = {b for _, m in pipeline_smalls for b in names_of(m).binds}
+        readers = [n for n in sliced if names_of(n).reads & bound_late]
+        moves = {id(n) for n in readers if _only_moves(n)}
+        late = {
+            id(m)
+            for _, m in pipeline_smalls
+            if names_of(m).binds
+            & {r for n in readers if id(n) not in moves for r in names_of(n).reads}
+        }
+        if not late and not moves:
+            break
+        pipeline = (pipeline - late) | moves
+    fields = _reads(function_nodes, spaces) & set(candidates_)
     inputs = sorted((needed & bound_by_setup) | ({namespace} & needed) - set(fields))
     if namespace and (namespace in inputs or any(_uses_namespace(n, namespace) for n in sliced)):
         setup = (f"{namespace} = {driver.OPTIONS_MARK}", *(_code(m) for m in sliced))
@@ -354,22 +373,23 @@ def _loads(small: cst.CSTNode) -> bool:
     return any(last_name(c.func) in LOADING_CALLS for c in iter_calls(small))
 
 
+MOVES = frozenset({"to", "cuda", "cpu", "half", "float", "eval", "contiguous"})
+
+
+def _only_moves(small: cst.CSTNode) -> bool:
+    """Its only loading calls move or retype a value (`torch.from_numpy(x).to(device)`)."""
+    names = {last_name(c.func) for c in iter_calls(small)}
+    return bool(names & MOVES) and not (names & LOADING_CALLS) - MOVES
+
+
+PARSER_CALLS = frozenset({"ArgumentParser", "add_argument", "add_argument_group", "set_defaults"})
+
+
 def _only_parser(small: cst.CSTNode, namespace: str) -> bool:
-    """Builds the argument parser (`parser = ArgumentParser()`, `parser.add_argument(...)`)."""
-    calls = [last_name(c.func) for c in iter_calls(small)]
-    return bool(calls) and all(
-        c
-        in (
-            "ArgumentParser",
-            "add_argument",
-            "add_argument_group",
-            "set_defaults",
-            "str",
-            "int",
-            "float",
-        )
-        for c in calls
-    )
+    """Builds the argument parser (`parser = ArgumentParser()`, `parser.add_argument(...,
+    type=int)`); `w = int(opt.size)` is not."""
+    calls = {last_name(c.func) for c in iter_calls(small)}
+    return bool(calls & PARSER_CALLS) and calls <= PARSER_CALLS | {"str", "int", "float"}
 
 
 def _options_target(small: cst.CSTNode, parse_fns: set[str]) -> str:
@@ -520,12 +540,27 @@ def _synthetic(
         if param not in params:
             params.append(param)
     out[header - 1] = f"{indent}def {FUNCTION}({', '.join(params)}):\n"
+    end = max(b for _, b in keep)
+    moved: list[str] = []
+    if guard is None or not isinstance(guard, cst.FunctionDef):
+        # definitions, imports and constants between the def and the loop would end up in the
+        # function (a constant shadowing its own parameter): they move below the file's last
+        # line, so every line above keeps its number
+        for stmt in ctx.source.module.body:
+            a, b = _range(stmt, ctx)
+            if stmt in index.script or not header < a <= end:
+                continue
+            moved.append("".join(lines[a - 1 : b]))
+            for n in range(a, b + 1):
+                out[n - 1] = "\n"
     if body_indent:
-        for n in range(header + 1, max(b for _, b in keep) + 1):
-            if (n in kept_lines and out[n - 1].strip()) or (
-                n not in kept_lines and out[n - 1].strip()
-            ):
+        for n in range(header + 1, end + 1):
+            if out[n - 1].strip():
                 out[n - 1] = " " * body_indent + out[n - 1]
+    if moved:
+        if out and not out[-1].endswith("\n"):
+            out[-1] += "\n"
+        out += ["\n", "# moved out of the script's function (reactorc)\n", *moved]
     text = "".join(out)
     helps: dict[str, str] = {}
     for f in fields:

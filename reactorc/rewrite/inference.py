@@ -17,7 +17,7 @@ from typing import Literal
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from reactorc.plan import Plan, PreLoopStatement, Span
+from reactorc.plan import CameraRead, Plan, PreLoopStatement, Span
 from reactorc.rewrite.chunk import (
     OffsetSlices,
     accumulator,
@@ -37,13 +37,16 @@ from reactorc.rewrite.names import (
     NamePositions,
     bound_names,
     code_of,
+    drop_dead_stores,
     fresh_name,
     iter_nodes,
     module_bindings,
     parse_expr,
     parse_stmt,
+    plain_fstrings,
     referenced_names,
     rename,
+    star_import,
 )
 from reactorc.rewrite.step import step_body
 
@@ -156,6 +159,19 @@ class _LiveReads(cst.CSTTransformer):
         if id(original) in self.not_refs or original.value not in self.direct:
             return updated
         return _state_attr(original.value)
+
+
+class _ReplaceExpr(cst.CSTTransformer):
+    """Every subscript written `code` (`video[i]`) -> `by`."""
+
+    def __init__(self, code: str, by: cst.BaseExpression) -> None:
+        self.code = code
+        self.by = by
+
+    def leave_Subscript(
+        self, original: cst.Subscript, updated: cst.Subscript
+    ) -> cst.BaseExpression:
+        return self.by if code_of(original).strip() == self.code else updated
 
 
 def _code_of_slices(slices: Sequence[cst.SubscriptElement]) -> str:
@@ -454,6 +470,9 @@ class _Builder(cst.CSTTransformer):
         head: list[cst.BaseStatement] = []
         head += self._recompute_block()
         head += [parse_stmt(f"{f} = {WRAPPER_SELF}.state.{f}") for f in self.d.refresh_live]
+        if fl.camera is not None:  # the client's camera where the loop reads its input clip
+            read, body = self._camera_read(fl.camera, body)
+            head.append(read)
         if isinstance(loop, cst.For) and fl.progress_wrapper and fl.iterable:
             loop = loop.with_changes(iter=parse_expr(fl.iterable))
         if isinstance(loop, cst.For) and self._counts_an_unset_sequence(loop):
@@ -470,6 +489,18 @@ class _Builder(cst.CSTTransformer):
         if isinstance(built, cst.FlattenSentinel):
             return cst.FlattenSentinel([start, *built.nodes])  # type: ignore[return-value]
         return cst.FlattenSentinel([start, built])  # type: ignore[return-value]
+
+    def _camera_read(
+        self, cam: CameraRead, body: list[cst.BaseStatement]
+    ) -> tuple[cst.BaseStatement, list[cst.BaseStatement]]:
+        """`frame = self.camera_frame(frame)` first in the body (`for frame in video`), or
+        `video_i = self.camera_frame(video[i])` with the body reading `video_i` instead."""
+        if cam.kind == "iter":
+            return parse_stmt(f"{cam.expr} = {WRAPPER_SELF}.camera_frame({cam.expr})"), body
+        name = fresh_name(f"{cam.clip}_now", self._taken())
+        block = cst.IndentedBlock(body=body).visit(_ReplaceExpr(cam.expr, cst.Name(name)))
+        read = parse_stmt(f"{name} = {WRAPPER_SELF}.camera_frame({cam.expr})")
+        return read, list(block.body)  # type: ignore[attr-defined]
 
     def _counts_an_unset_sequence(self, loop: cst.For) -> bool:
         """The header's count comes from a per-step sequence nothing gives a value."""
@@ -711,12 +742,23 @@ def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
             kept_prologue.insert(0, stmt)
             used |= referenced_names(stmt)
     statements = kept_prologue + list(rest_block.body)
-    body = cst.IndentedBlock(body=statements)
+    # what only fed a save the wrapper dropped (`fps = reader.fps`) goes too
+    body = drop_dead_stores(cst.IndentedBlock(body=statements))
+    body = plain_fstrings(body)  # type: ignore[assignment]
     free = (referenced_names(body) - bound_names(body)) - {"self", WRAPPER_TO_VIDEO}
     free -= set(dir(builtins))
     decorators = tuple(k.code for k in plan.kept if k.kind in ("decorator", "call"))
     for dec in decorators:
         free |= referenced_names(cst.parse_expression(dec)) - set(dir(builtins))
+    if star_import(module):  # `from utils import *`: what nothing else binds comes with it
+        bindings = {
+            **{
+                n: ""
+                for n in free
+                if n not in bindings and n not in WRAPPER_NAMES and n != output_class
+            },
+            **bindings,
+        }
     aliases: dict[str, cst.BaseExpression] = {}
     for name in sorted(free):
         ours = WRAPPER_NAMES.get(name)

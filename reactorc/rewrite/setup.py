@@ -19,8 +19,10 @@ from reactorc.rewrite.names import (
     bound_names,
     module_bindings,
     parse_stmt,
+    plain_fstrings,
     referenced_names,
     rename,
+    star_import,
 )
 
 OPTIONS_MARK = "__reactorc_options__"
@@ -77,7 +79,7 @@ def load_body(plan: Plan, original: cst.Module, entry: cst.Module | None) -> Loa
         "self" in referenced_names(cst.parse_expression(code)) for _, code in values
     )
     constructed_first = method_driver and uses_self and not (setup and setup.pipeline_expr)
-    block = cst.IndentedBlock(body=statements)
+    block = plain_fstrings(cst.IndentedBlock(body=statements))  # type: ignore[assignment]
     if constructed_first:
         block = rename(block, {"self": cst.parse_expression("self.pipeline")})  # type: ignore[assignment]
         values = [
@@ -103,6 +105,10 @@ def load_body(plan: Plan, original: cst.Module, entry: cst.Module | None) -> Loa
     source_module = entry if from_entry and entry is not None else original
     bindings = module_bindings(source_module)
     unknown = sorted(n for n in free if n not in bindings)
+    if unknown and star_import(source_module):
+        # `from models.nerf import *`: the names come with the loaded module
+        bindings = {**bindings, **dict.fromkeys(unknown, "")}
+        unknown = []
     if unknown:
         raise SetupError(
             f"the driver's statements ({setup.origin if setup else 'reactorc.yaml'}) use "

@@ -335,7 +335,7 @@ def test_an_in_place_change_to_a_loaded_model_applies_at_restart() -> None:
         """
     )
     assert not plan.state_field("nofg").live
-    assert "loads the model `grid`" in plan.state_field("nofg").reason
+    assert "changes the loaded `grid` in place" in plan.state_field("nofg").reason
     # writing items of an array (not attributes of an object) is a cheap recompute
     assert plan.state_field("radius").live and plan.state_field("shift").live
 

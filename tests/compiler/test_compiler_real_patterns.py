@@ -3,6 +3,9 @@ looks (our own snippets): which loop is the frame loop, or the refusal that says
 
 from __future__ import annotations
 
+import textwrap
+
+import pytest
 from compiler_helpers import codes, errors, plan_of
 
 PARSE_RANGE_AND_CLICK = """
@@ -373,3 +376,256 @@ def test_a_one_parameter_function_not_given_parsed_options_stays_a_function() ->
         "def inference_process(args):", "def inference_process(args: argparse.Namespace):"
     ).replace("inference_process(command_line_args)", "pass")
     assert plan_of(annotated).symbol_kind == "module"  # the annotation says it is the options
+
+
+# ---- a script's setup and its recomputed statements stay consistent
+
+ORASIS = """
+    import torch
+
+    total_frames = 8
+    offset = 2
+    device = "cpu"
+    model = load_model("ckpt.pt").to(device)
+    video = read_video("clip.mp4")
+    video = video[offset:offset + total_frames]
+    n_prompt = 1
+    x = video[:n_prompt]
+    scale = 0.5
+    x = x * scale
+    betas = schedule(100).to(device)
+    alphas = 1.0 - betas
+    frames = []
+    for i in range(total_frames):
+        x = model(x, alphas)
+        frames.append(x)
+    save(frames)
+"""
+
+
+def test_a_constant_computed_from_script_values_is_script_code() -> None:
+    from reactorc.analysis._cst import Ctx
+    from reactorc.analysis.index import build_index
+    from reactorc.parse import parse_text
+
+    source = parse_text(textwrap.dedent(ORASIS), "s.py").source
+    assert source is not None
+    index = build_index(Ctx.of(source))
+    script = {line.strip() for s in index.script for line in Ctx.of(source).code(s).splitlines()}
+    assert "alphas = 1.0 - betas" in script  # betas is computed: so is alphas
+    assert "B = 1" not in script and "offset = 2" not in script
+
+
+def test_constants_between_the_def_and_the_loop_stay_module_level() -> None:
+    plan = plan_of(ORASIS)
+    assert plan.ok and plan.symbol == "<module>"
+    lowered = plan.lowered_source.splitlines()
+    original = textwrap.dedent(ORASIS).splitlines()
+    # every line above keeps its number; constants inside the function's lines move below
+    assert len(lowered) > len(original)
+    tail = lowered[len(original) :]
+    assert "n_prompt = 1" in tail and "scale = 0.5" in tail
+    assert not any(
+        line.strip() in ("n_prompt = 1", "scale = 0.5") for line in lowered[: len(original)]
+    )
+    # the constants are fields: parameters of the function, never shadowed inside it
+    assert {"n_prompt", "scale"} <= {f.name for f in plan.state}
+    assert plan.state_field("scale").live is False  # the initial value of carried `x`
+    assert plan.setup is not None
+    assert "alphas = 1.0 - betas" in plan.setup.statements
+
+
+def test_a_setup_statement_reading_a_recomputed_value_pulls_it_into_the_setup() -> None:
+    plan = plan_of(
+        """
+        import argparse
+
+        def main():
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--window", type=int, default=16)
+            parser.add_argument("--temperature", type=float, default=1.0)
+            args = parser.parse_args()
+            data = Dataset(window=args.window)
+            model = Model.from_pretrained("ckpt", tokens=data.vocab)
+            example = data[0].to("cuda")
+            frames = []
+            for t in range(args.window):
+                frames.append(model.step(example, t, args.temperature))
+            save(frames)
+
+        if __name__ == "__main__":
+            main()
+        """
+    )
+    assert plan.ok and plan.setup is not None
+    statements = plan.setup.statements
+    # the model is loaded once, from the dataset an option sizes: the dataset is built there too
+    assert any(s.startswith("data = Dataset(") for s in statements)
+    assert any(s.startswith("model = Model.from_pretrained(") for s in statements)
+    # a move of a value the function recomputes is recomputed with it
+    assert not any(s.startswith("example = ") for s in statements)
+    assert plan.state_field("temperature").live
+
+
+def test_a_move_of_a_recomputed_value_is_recomputed_with_it() -> None:
+    plan = plan_of(
+        """
+        import argparse
+        import numpy as np
+        import torch
+
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--radius", type=float, default=2.0)
+        parser.add_argument("--n", type=int, default=8)
+        args = parser.parse_args()
+        device = "cuda:0"
+        grid = Grid.load("ckpt.npz", device=device)
+        c2ws = np.stack([orbit(a, args.radius) for a in np.linspace(0, 360, args.n)])
+        c2ws = torch.from_numpy(c2ws).to(device=device)
+        frames = []
+        for c2w in c2ws:
+            frames.append(grid.render(c2w))
+        save(frames)
+        """
+    )
+    assert plan.ok
+    assert plan.state_field("radius").live  # the orbit and its move to the device recompute
+    assert plan.setup is not None
+    assert not any("from_numpy" in s for s in plan.setup.statements)
+
+
+def test_a_size_computed_from_an_option_with_int_is_not_parser_code() -> None:
+    plan = plan_of(
+        """
+        import argparse
+
+        import cv2
+        import torch
+
+        PATHS = ["a.jpg", "b.jpg"]
+
+        if __name__ == "__main__":
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--mouth", type=int, default=64)
+            opt = parser.parse_args()
+            resize_w = int(opt.mouth + opt.mouth // 4)
+            refs = [cv2.resize(cv2.imread(p), (resize_w, resize_w)) for p in PATHS]
+            model = torch.load("dinet.pt")
+            frames = []
+            for t in range(10):
+                frames.append(model(refs, t))
+            save(frames)
+        """
+    )
+    assert plan.ok and plan.setup is not None
+    assert any(s.startswith("resize_w = int(") for s in plan.setup.statements)
+
+
+def test_the_call_whose_result_is_used_alone_is_the_driver_not_half_of_a_joined_clip() -> None:
+    plan = plan_of(
+        """
+        import argparse
+
+        from io_utils import read_inputs
+
+        def animate(source, driving, relative=True):
+            out = []
+            for i in range(len(driving)):
+                out.append(warp(source, driving[i], relative))
+            return out
+
+        if __name__ == "__main__":
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--best", action="store_true")
+            opt = parser.parse_args()
+            source, driving = read_inputs()
+            if opt.best:
+                forward = animate(source, driving[3:])
+                backward = animate(source, driving[:3][::-1])
+                out = backward[::-1] + forward[1:]
+            else:
+                out = animate(source, driving)
+            save(out)
+        """
+    )
+    assert plan.ok
+    assert plan.argument("driving").code == "driving"  # the else branch's call, not driving[3:]
+    assert not plan.after_call
+
+
+def test_logging_in_the_setup_is_not_kept_to_build_an_argument() -> None:
+    plan = plan_of(
+        """
+        from nets import Net, get_logger
+
+        def render(model, n: int = 4):
+            frames = []
+            for i in range(n):
+                frames.append(model(i))
+            return frames
+
+        if __name__ == "__main__":
+            logger = get_logger()
+            model = Net()
+            logger.info(f"built the model")
+            print("ready")
+            render(model)
+        """
+    )
+    assert plan.setup is not None
+    assert plan.setup.statements == ("model = Net()",)
+
+
+# ---- an input clip read frame by frame: the client's camera goes there
+
+
+def test_a_clip_read_from_a_file_and_indexed_per_frame_is_the_camera_read() -> None:
+    plan = plan_of(
+        """
+        from torchvision.io import read_video
+
+        def main(input: str, prompt: str = "a cat", strength: float = 0.4):
+            footage = read_video(input)[0] / 255
+            out = []
+            for i in range(footage.shape[0]):
+                out.append(stream(footage[i].permute(2, 0, 1), prompt, strength))
+            return out
+        """
+    )
+    assert plan.ok and plan.frame_loop is not None
+    cam = plan.frame_loop.camera
+    assert cam is not None and (cam.kind, cam.clip, cam.expr) == ("index", "footage", "footage[i]")
+
+
+def test_a_loop_over_a_clip_by_name_reads_each_element_from_the_camera() -> None:
+    plan = plan_of(
+        """
+        def stylise(model, video, strength: float = 0.5):
+            out = []
+            for t, frame in enumerate(video):
+                out.append(model(frame, strength))
+            return out
+        """
+    )
+    assert plan.frame_loop is not None
+    cam = plan.frame_loop.camera
+    assert cam is not None and (cam.kind, cam.clip, cam.expr) == ("iter", "video", "frame")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # actions and camera poses are sequences a client steers, not footage
+        "def roll(model, actions, n: int = 4):\n    out = []\n    for i in range(n):\n"
+        "        out.append(model(actions[i]))\n    return out\n",
+        "def render(model, poses):\n    out = []\n    for pose in poses:\n"
+        "        out.append(model(pose))\n    return out\n",
+        # several frames an iteration: one camera frame cannot stand for a chunk
+        "def run(model, video):\n    out = []\n    for chunk in video:\n"
+        "        out.extend(model(chunk))\n    return out\n",
+    ],
+    ids=["actions", "poses", "chunks"],
+)
+def test_sequences_that_are_not_footage_are_not_read_from_the_camera(source: str) -> None:
+    plan = plan_of(source)
+    assert plan.frame_loop is not None and plan.frame_loop.camera is None
