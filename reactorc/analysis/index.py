@@ -78,7 +78,31 @@ def build_index(ctx: Ctx) -> ModuleIndex:
     defined = set(dir(builtins))
     for stmt in ctx.source.module.body:
         _visit_top(stmt, index, ctx, defined)
+    _state_of_script(ctx, index)
     return index
+
+
+def _state_of_script(ctx: Ctx, index: ModuleIndex) -> None:
+    """A declaration the script rebinds or mutates (`frames = []` then `frames.append(...)`,
+    `n = 0` then `n += 1`) is the script's state, not a constant: it is script code."""
+    changed: set[str] = set()
+    for stmt in index.script:
+        n = names_of(stmt)
+        changed |= n.binds | n.mutates
+    if not changed:
+        return
+    ordered = []
+    for stmt in ctx.source.module.body:
+        if stmt in index.script:
+            ordered.append(stmt)
+        elif isinstance(stmt, cst.SimpleStatementLine) and stmt not in index.imports:
+            if any(
+                isinstance(small, (cst.Assign, cst.AnnAssign, cst.AugAssign))
+                and names_of(small).binds & changed
+                for small in stmt.body
+            ):
+                ordered.append(stmt)
+    index.script[:] = ordered
 
 
 def _visit_top(stmt: cst.CSTNode, index: ModuleIndex, ctx: Ctx, defined: set[str]) -> None:
