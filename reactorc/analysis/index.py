@@ -91,17 +91,20 @@ def _state_of_script(ctx: Ctx, index: ModuleIndex) -> None:
         changed |= n.binds | n.mutates
     if not changed:
         return
-    ordered = []
-    for stmt in ctx.source.module.body:
-        if stmt in index.script:
-            ordered.append(stmt)
-        elif isinstance(stmt, cst.SimpleStatementLine) and stmt not in index.imports:
-            if any(
+    ordered = [
+        stmt
+        for stmt in ctx.source.module.body
+        if stmt in index.script
+        or (
+            isinstance(stmt, cst.SimpleStatementLine)
+            and stmt not in index.imports
+            and any(
                 isinstance(small, (cst.Assign, cst.AnnAssign, cst.AugAssign))
                 and names_of(small).binds & changed
                 for small in stmt.body
-            ):
-                ordered.append(stmt)
+            )
+        )
+    ]
     index.script[:] = ordered
 
 
