@@ -37,6 +37,7 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.sdp import candidate_from_sdp
 from reactor._options import ServeOptions
+from reactor._sdp_check import OfferError
 
 log = logging.getLogger("reactor.transport")
 
@@ -333,10 +334,6 @@ def audio_frame(data: np.ndarray, pts: int, sample_rate: int) -> av.AudioFrame:
 # The peer
 
 
-class OfferError(ValueError):
-    """An SDP offer or track mapping this server cannot answer; the message says why."""
-
-
 @dataclass(frozen=True)
 class TrackInfo:
     """A track the model sends, as the peer needs it."""
@@ -356,8 +353,19 @@ class Peer:
         tracks: list[TrackInfo],
         on_message: Callable[[str | bytes], Awaitable[None]],
         on_state: Callable[[str], Awaitable[None]],
+        *,
+        admit: Callable[[str | bytes], bool] | None = None,
+        outbound_limit: int = 1024 * 1024,
+        on_drop: Callable[[], None] | None = None,
     ) -> None:
+        """`admit` sees each data-channel message first (False drops it unread);
+        `outbound_limit` bounds the bytes of messages waiting for a client that does not read
+        them: more are dropped and `on_drop` called."""
         self.settings = settings
+        self._admit = admit
+        self._outbound_limit = outbound_limit
+        self._on_drop = on_drop
+        self._opened = False
         self._tracks = tracks
         self._on_message = on_message
         self._on_state = on_state
@@ -369,6 +377,8 @@ class Peer:
         self.sinks: dict[str, FrameTrack] = {}
         self.channel_open = asyncio.Event()
         self.closed = False
+        self.dropped = 0
+        """Messages dropped because the client was not reading."""
 
     @property
     def connection_state(self) -> str:
@@ -466,7 +476,8 @@ class Peer:
 
         @channel.on("message")
         def on_message(message: str | bytes) -> None:
-            self._inbox.put_nowait(message)
+            if self._admit is None or self._admit(message):
+                self._inbox.put_nowait(message)
 
         @channel.on("close")
         def on_close() -> None:
@@ -478,6 +489,7 @@ class Peer:
             channel.on("open", self._flush)
 
     def _flush(self) -> None:
+        self._opened = True
         self.channel_open.set()
         outbox, self._outbox = self._outbox, []
         for text in outbox:
@@ -525,12 +537,31 @@ class Peer:
         return added
 
     def send(self, text: str) -> None:
-        """Send one message; before the channel opens, messages wait and go out in order."""
+        """Send one message; before the channel opens, messages wait and go out in order. A
+        client that leaves `outbound_limit` bytes unread gets no more until it reads; after the
+        channel has closed, messages go nowhere."""
         channel = self._channel
         if channel is not None and channel.readyState == "open":
+            if channel.bufferedAmount + len(text) > self._outbound_limit:
+                self._dropped()
+                return
             channel.send(text)
-        elif not self.closed:
+        elif not self.closed and not self._opened:
+            if sum(map(len, self._outbox)) + len(text) > self._outbound_limit:
+                self._dropped()
+                return
             self._outbox.append(text)
+
+    def _dropped(self) -> None:
+        if self.dropped == 0:
+            log.warning(
+                "the client is not reading its data channel (%d bytes unread); dropping "
+                "messages to it until it does",
+                self._outbound_limit,
+            )
+        self.dropped += 1
+        if self._on_drop is not None:
+            self._on_drop()
 
     async def close(self) -> None:
         """End the tracks and close the connection; safe to call twice."""
