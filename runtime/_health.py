@@ -65,12 +65,12 @@ def assess(
         limit = f"; the limit is {load_timeout:g} s" if load_timeout else ""
         return Health("loading", f"the model is loading ({loading_for:.0f} s so far{limit})", 5.0)
     if lingering:
-        age = f", {step_age:.1f} s into it" if step_age is not None else ""
-        after = f" after session {ended} ended" if ended else ""
+        age = f" has been running for {step_age:.1f} s and" if step_age is not None else ""
+        when = f"session {ended} ended" if ended else "its session ended"
         return Health(
             "stuck",
-            f"the model's last step is still running{age}{after}; a new session can start when "
-            "it returns (a step that never returns needs a restart of the server)",
+            f"the model's last step{age} did not return when {when}; a new session can start "
+            "once it returns (one that never returns needs the server restarted)",
             2.0,
         )
     if step_age is not None and step_age > stuck_after:

@@ -279,7 +279,7 @@ class Runner:
             if not stopped:
                 log.warning(
                     "the model's step did not finish within %.0f s of the session ending; "
-                    "the next session waits for it",
+                    "no new session starts until it does",
                     self.stop_timeout,
                 )
         if session.task is not None:
