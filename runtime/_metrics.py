@@ -161,10 +161,18 @@ class Metrics:
             "Client data-channel messages refused, by reason.",
             ["reason"],
         )
+        self.refused_bursts = Counter(
+            "reactor_refused_bursts_total",
+            "Bursts of data-channel messages over a client's rate (each answered with one error).",
+        )
         self.messages_dropped = Counter(
             "reactor_messages_dropped_total",
             "Messages to a client dropped because it was not reading them.",
             ["reason"],
+        )
+        self.packets_dropped = Counter(
+            "reactor_data_packets_dropped_total",
+            "Data-channel packets dropped unread because a client sent more than its rate.",
         )
         self.requests_refused = Counter(
             "reactor_requests_refused_total",
@@ -212,7 +220,9 @@ class Metrics:
             self.update_latency,
             self.commands,
             self.commands_refused,
+            self.refused_bursts,
             self.messages_dropped,
+            self.packets_dropped,
             self.requests_refused,
             self.upload_bytes,
             *gauges,

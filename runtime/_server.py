@@ -510,6 +510,11 @@ class ReactorServer:
             admit=lambda raw: self._admit(session, raw),
             outbound_limit=self.limits.outbound_buffer_bytes,
             on_drop=lambda: self.metrics.messages_dropped.inc(reason="client_not_reading"),
+            packet_rate=(
+                self.limits.data_packet_rate,
+                max(1, int(self.limits.data_packet_rate / 2)),
+            ),
+            on_packet_drop=lambda: self.metrics.packets_dropped.inc(),
         )
         self._peers.add(peer)
         try:
@@ -713,6 +718,8 @@ class ReactorServer:
         if verdict == "accept":
             return True
         self.metrics.commands_refused.inc(reason="rate_limited")
+        if verdict == "refuse_and_tell":
+            self.metrics.refused_bursts.inc()
         if verdict == "refuse_and_tell" and session.peer is not None:
             refusal = _protocol.CommandError(None, None, gate.reason())
             data = {**_protocol.error_data(refusal), "rate_limited": True}

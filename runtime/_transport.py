@@ -36,6 +36,7 @@ from aiortc.codecs import vpx as _vpx
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.sdp import candidate_from_sdp
+from reactor._limits import throttle_data_packets
 from reactor._options import ServeOptions
 from reactor._sdp_check import OfferError
 
@@ -357,10 +358,15 @@ class Peer:
         admit: Callable[[str | bytes], bool] | None = None,
         outbound_limit: int = 1024 * 1024,
         on_drop: Callable[[], None] | None = None,
+        packet_rate: tuple[float, int] | None = None,
+        on_packet_drop: Callable[[], None] | None = None,
     ) -> None:
         """`admit` sees each data-channel message first (False drops it unread);
         `outbound_limit` bounds the bytes of messages waiting for a client that does not read
-        them: more are dropped and `on_drop` called."""
+        them: more are dropped and `on_drop` called. `packet_rate` (per second, burst) caps the
+        data-channel packets the client may deliver (`_limits.throttle_data_packets`)."""
+        self._packet_rate = packet_rate
+        self._on_packet_drop = on_packet_drop
         self.settings = settings
         self._admit = admit
         self._outbound_limit = outbound_limit
@@ -408,6 +414,10 @@ class Peer:
                 await pc.setLocalDescription(await pc.createAnswer())
             except Exception as exc:
                 raise OfferError(f"cannot answer this SDP offer: {_one_line(exc)}") from None
+            if self._packet_rate is not None:
+                rate, burst = self._packet_rate
+                for ice in {id(t): t for t in _ice_transports(pc)}.values():
+                    throttle_data_packets(ice, rate, burst, self._on_packet_drop)
         self._reader = asyncio.ensure_future(self._read_messages())
         return pc.localDescription.sdp
 
@@ -576,6 +586,14 @@ class Peer:
         if self._pc is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._pc.close(), 1.0)
+
+
+def _ice_transports(pc: RTCPeerConnection) -> list[Any]:
+    """The ICE transports under a peer's data channel and media (one when bundled)."""
+    dtls = [t.sender.transport for t in pc.getTransceivers()]
+    if pc.sctp is not None:
+        dtls.append(pc.sctp.transport)
+    return [d.transport for d in dtls if d is not None and d.transport is not None]
 
 
 def _one_line(exc: BaseException) -> str:
