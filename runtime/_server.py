@@ -28,7 +28,13 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from aiohttp import web
 from reactor import _protocol
-from reactor._health import ClipMemory, Health, assess
+from reactor._health import (
+    ClipMemory,
+    Health,
+    assess,
+    collect_session_garbage,
+    return_freed_memory,
+)
 from reactor._limits import BodyTooLarge, Limits, MessageGate, read_body, too_large_response
 from reactor._metrics import CONTENT_TYPE, Metrics, gauge, process_families
 from reactor._options import ServeOptions
@@ -126,7 +132,10 @@ class ReactorServer:
         """Set while the model loads in the background (`reactor run`); /health says loading."""
         self._step_watch = StepWatch(self.limits.stuck_after)
         self._stopping: asyncio.Future[Any] | None = None
+        self._stop_began: float | None = None
         self._peers: weakref.WeakSet[Peer] = weakref.WeakSet()
+        self.executor: _DaemonExecutor | None = None
+        """The event loop's default executor, when `reactor run` set one (for /metrics)."""
         self._wire(runner)
         self.app = self._make_app()
 
@@ -261,9 +270,18 @@ class ReactorServer:
             load_timeout=self.limits.load_timeout,
             session=self.session.id if self.session else None,
             step_age=step_age() if step_age is not None else None,
-            lingering=bool(getattr(self.runner, "lingering", False)),
+            lingering=self._lingering(),
             ended=self.ended[-1][0] if self.ended else None,
             stuck_after=self.limits.stuck_after,
+        )
+
+    def _lingering(self) -> bool:
+        """A model step outlived its session's end by more than stopping may take."""
+        began = self._stop_began
+        return (
+            bool(getattr(self.runner, "lingering", False))
+            and began is not None
+            and time.monotonic() - began > _STEP_SECONDS * 2
         )
 
     async def _health(self, request: web.Request) -> web.Response:
@@ -314,6 +332,12 @@ class ReactorServer:
                 sum(1 for peer in list(self._peers) if not peer.closed),
             ),
             gauge("reactor_asyncio_tasks", "Tasks on the server's event loop.", _task_count()),
+            gauge(
+                "reactor_worker_threads",
+                "Threads of the server's worker pool (encoding, the runner's blocking calls); "
+                "the pool grows on demand up to its size and keeps them.",
+                len(self.executor.threads) if self.executor is not None else 0,
+            ),
             *process_families(),
         ]
         return web.Response(
@@ -456,7 +480,10 @@ class ReactorServer:
         )
         if refused is not None:
             return refused
-        return self._find(request)
+        found = self._find(request)
+        if isinstance(found, Session):
+            found.last_seen = time.monotonic()  # a client signalling is a client alive
+        return found
 
     async def _ice_servers(self, request: web.Request) -> web.Response:
         found = self._transport_session(request)
@@ -566,6 +593,7 @@ class ReactorServer:
             return
         log.info("session %s: peer %s", session.id, state)
         if state == "connected":
+            session.last_seen = time.monotonic()
             session.state = "ACTIVE"
             session.connected.set()
             if not session.started:
@@ -676,9 +704,17 @@ class ReactorServer:
                 # return for long); the next session waits for it to finish, the client does not.
                 stopping = asyncio.ensure_future(self.runner.stop_session())
                 self._stopping = stopping
+                self._stop_began = time.monotonic()
                 stopping.add_done_callback(_log_stop_failure)
                 with contextlib.suppress(asyncio.TimeoutError, Exception):
                     await asyncio.wait_for(asyncio.shield(stopping), _STEP_SECONDS * 2)
+        self._background(self._tidy_up())
+
+    async def _tidy_up(self) -> None:
+        """Free what a finished session leaves: its garbage, then the heap pages it used."""
+        await asyncio.sleep(0)
+        collect_session_garbage()
+        await asyncio.to_thread(return_freed_memory)
 
     async def _watch_pings(self) -> None:
         """Drop a client that stopped sending anything (pings included) for `ping_timeout`."""
@@ -926,6 +962,16 @@ class _DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
                 self._idle -= 1
         return future
 
+    @property
+    def threads(self) -> list[threading.Thread]:
+        with self._lock:
+            return list(self._threads)
+
+    @property
+    def size(self) -> int:
+        """The most threads the pool starts."""
+        return self._max
+
     def _worker(self) -> None:
         while True:
             item = self._work.get()
@@ -962,7 +1008,8 @@ async def _serve_until_signalled(
     """Serve (the model loading meanwhile, if it is) until SIGINT/SIGTERM; returns why the
     program must fail (the model did not load), else None."""
     loop = asyncio.get_running_loop()
-    loop.set_default_executor(_DaemonExecutor())
+    server.executor = _DaemonExecutor()
+    loop.set_default_executor(server.executor)
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
