@@ -27,3 +27,11 @@ class ServeOptions:
     """Seconds without a client ping before its session is dropped."""
     limits: Limits = field(default_factory=Limits)
     """Body, offer and message limits, and how long the model may load or take for a step."""
+    max_upload_bytes: int = 100 * 1024 * 1024
+    """Largest file a client may upload (a session may upload 256 MiB in all, or this if more)."""
+    max_uploads: int = 16
+    """Files one session may upload."""
+    upload_types: tuple[str, ...] = ()
+    """Content types a client may upload (`image/*` wildcards); empty accepts any."""
+    upload_wait: float = 10.0
+    """Seconds a command naming an upload waits for the upload's bytes."""

@@ -38,6 +38,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.sdp import candidate_from_sdp
 from reactor._limits import throttle_data_packets
 from reactor._options import ServeOptions
+from reactor._receive import InboundTrack, InputSink, receive_input
 from reactor._sdp_check import OfferError
 
 log = logging.getLogger("reactor.transport")
@@ -337,11 +338,13 @@ def audio_frame(data: np.ndarray, pts: int, sample_rate: int) -> av.AudioFrame:
 
 @dataclass(frozen=True)
 class TrackInfo:
-    """A track the model sends, as the peer needs it."""
+    """A track of the model, as the peer needs it: one it sends (`recvonly` from the client's
+    side) or one it reads from the client (`sendonly`)."""
 
     name: str
     kind: str
     sample_rate: int | None = None
+    direction: str = "recvonly"
 
 
 class Peer:
@@ -360,11 +363,13 @@ class Peer:
         on_drop: Callable[[], None] | None = None,
         packet_rate: tuple[float, int] | None = None,
         on_packet_drop: Callable[[], None] | None = None,
+        inputs: InputSink | None = None,
     ) -> None:
         """`admit` sees each data-channel message first (False drops it unread);
         `outbound_limit` bounds the bytes of messages waiting for a client that does not read
         them: more are dropped and `on_drop` called. `packet_rate` (per second, burst) caps the
-        data-channel packets the client may deliver (`_limits.throttle_data_packets`)."""
+        data-channel packets the client may deliver (`_limits.throttle_data_packets`).
+        `inputs` receives the frames of the tracks the client sends (`sendonly` ones)."""
         self._packet_rate = packet_rate
         self._on_packet_drop = on_packet_drop
         self.settings = settings
@@ -381,6 +386,9 @@ class Peer:
         self._inbox: asyncio.Queue[str | bytes | None] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
         self.sinks: dict[str, FrameTrack] = {}
+        self._inputs = inputs
+        self.inbound: dict[str, InboundTrack] = {}
+        """The client's tracks being read, by input name."""
         self.channel_open = asyncio.Event()
         self.closed = False
         self.dropped = 0
@@ -462,12 +470,32 @@ class Peer:
                 chosen.append((transceivers[mid], ours[name]))
         else:
             free = [t for t in pc.getTransceivers()]
-            for info in self._tracks:
-                match = next((t for t in free if t.kind == info.kind), None)
+            for info in sorted(self._tracks, key=lambda i: i.direction == "sendonly"):
+                # An input needs a section the client sends on (aiortc made it a remote track).
+                match = next(
+                    (
+                        t
+                        for t in free
+                        if t.kind == info.kind
+                        and (info.direction != "sendonly" or t.receiver.track is not None)
+                    ),
+                    None,
+                )
                 if match is not None:
                     free.remove(match)
                     chosen.append((match, info))
         for transceiver, info in chosen:
+            if info.direction == "sendonly":
+                inbound = (
+                    receive_input(transceiver, info, self._inputs)
+                    if self._inputs is not None
+                    else None
+                )
+                if inbound is not None:
+                    self.inbound[info.name] = inbound
+                elif self._inputs is None:
+                    transceiver.direction = "inactive"
+                continue
             track = FrameTrack(info.name, info.kind, info.sample_rate)
             transceiver.sender.replaceTrack(track)
             transceiver.direction = "sendonly"
@@ -580,6 +608,8 @@ class Peer:
         self.closed = True
         for track in self.sinks.values():
             track.finish()
+        for inbound in self.inbound.values():
+            await inbound.stop()
         self._inbox.put_nowait(None)
         if self._reader is not None and self._reader is not asyncio.current_task():
             self._reader.cancel()
