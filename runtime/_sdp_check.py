@@ -536,7 +536,9 @@ def _assign(
         if kind is not None and kind != track.kind:
             raise OfferError(f"track_mapping says {name!r} is {kind}; it is {track.kind}")
         wanted = entry.get("direction")
-        if wanted is not None and wanted not in ("sendrecv", track.direction):
+        # a track the client may send can be mapped recvonly/inactive: it just sends nothing
+        receives_only = track.direction == "sendonly"
+        if wanted is not None and not receives_only and wanted not in ("sendrecv", track.direction):
             raise OfferError(
                 f"track_mapping says the client's side of {name!r} is {wanted}; it is "
                 f"{track.direction}"
@@ -550,7 +552,7 @@ def _assign(
         section = by_mid[mid]
         if section.kind != track.kind:
             raise OfferError(f"mid {mid!r} is a {section.kind} section; {name!r} is {track.kind}")
-        if not _accepts(section, track):
+        if not receives_only and not _accepts(section, track):
             raise OfferError(
                 f"{section.describe()} is {section.direction}; for {name!r} the client's side "
                 f"must be {track.direction} or sendrecv"

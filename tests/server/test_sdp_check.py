@@ -88,6 +88,18 @@ def test_a_track_the_client_sends_takes_the_m_line_it_sends_on() -> None:
     assert check_offer(sdp, CAMERA_MODEL, mapping).tracks == {"0": "camera", "2": "main_video"}
 
 
+@pytest.mark.parametrize("direction", ["recvonly", "inactive"])
+def test_a_client_may_map_a_track_it_could_send_without_sending(direction: str) -> None:
+    """A client that only watches maps the model's camera input recvonly (or inactive): it is
+    answered, and the model reads no frames from it."""
+    sdp = offer(_section(VIDEO, "0", "recvonly"), _section(VIDEO, "2", direction), DATA)
+    mapping = [
+        {"mid": "0", "name": "main_video", "kind": "video", "direction": "recvonly"},
+        {"mid": "2", "name": "camera", "kind": "video", "direction": direction},
+    ]
+    assert check_offer(sdp, CAMERA_MODEL, mapping).tracks == {"0": "main_video", "2": "camera"}
+
+
 @pytest.mark.parametrize(
     ("tracks", "sections", "mapping", "reason"),
     [
@@ -100,15 +112,15 @@ def test_a_track_the_client_sends_takes_the_m_line_it_sends_on() -> None:
         ),
         (
             CAMERA_MODEL,
-            [_section(VIDEO, "0", "recvonly")],
-            [{"mid": "0", "name": "camera", "kind": "video"}],
-            "the client's side must be sendonly",
+            [_section(VIDEO, "0", "sendonly")],
+            [{"mid": "0", "name": "main_video", "kind": "video"}],
+            "the client's side must be recvonly",
         ),
         (
             CAMERA_MODEL,
             [_section(VIDEO, "0", "sendrecv")],
-            [{"mid": "0", "name": "camera", "direction": "recvonly"}],
-            "the client's side of 'camera' is recvonly; it is sendonly",
+            [{"mid": "0", "name": "main_video", "direction": "sendonly"}],
+            "the client's side of 'main_video' is sendonly; it is recvonly",
         ),
     ],
     ids=["sendonly-without-inbound", "two-recvonly", "mapped-wrong-way", "mapping-direction"],
