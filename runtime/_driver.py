@@ -46,6 +46,9 @@ class Produced:
     step_time: float
     run: int
     """Which run of the generator made it (0, then 1 after the first restart, ...)."""
+    updates: tuple[float, ...] = ()
+    """When the client commands applied just before this step were received (clock time), for
+    the update-latency figure."""
 
 
 @dataclass(frozen=True)
@@ -125,8 +128,10 @@ class Driver:
         max_restarts: int = 3,
         queue_frames: int = 8,
         clock: Callable[[], float] = time.monotonic,
+        on_clip: Callable[[], None] | None = None,
     ) -> None:
-        """`deliver` is called on the worker thread with each item (None once, when finished)."""
+        """`deliver` is called on the worker thread with each item (None once, when finished);
+        `on_clip` there too, as each run of the generator (a clip) starts."""
         if queue_frames < 1:
             raise ValueError("queue_frames must be at least 1")
         self._model = model
@@ -142,7 +147,9 @@ class Driver:
         `release()` wakes it only when it has something to do, not for every played frame."""
         self._waiting_for_lead = False
         self._stopping = False
-        self._pending: deque[Callable[[], None]] = deque()
+        self._pending: deque[tuple[Callable[[], None], float | None]] = deque()
+        self._updates: list[float] = []
+        self._on_clip = on_clip
         self._pending_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._playout_rate: float | None = None
@@ -155,6 +162,9 @@ class Driver:
         self._nudge = _Nudge()
         self.restarts = 0
         self.steps = 0
+        self.step_started: float | None = None
+        """Clock time the model's current step (updates, events, the generator's next value)
+        began; None between steps. A watchdog reads it to tell a slow model from a stuck one."""
 
     # -- called from the session's side ---------------------------------------------------
 
@@ -165,10 +175,11 @@ class Driver:
         )
         self._thread.start()
 
-    def between_steps(self, action: Callable[[], None]) -> None:
-        """Run `action` on the worker thread before the generator's next step."""
+    def between_steps(self, action: Callable[[], None], *, received: float | None = None) -> None:
+        """Run `action` on the worker thread before the generator's next step; `received` (when
+        the client's command arrived) is handed on with the frames of that step."""
         with self._pending_lock:
-            self._pending.append(action)
+            self._pending.append((action, received))
         self._nudge.set()
 
     def nudge(self) -> None:
@@ -220,8 +231,10 @@ class Driver:
         with self._pending_lock:
             actions = list(self._pending)
             self._pending.clear()
-        for action in actions:
+        for action, received in actions:
             action()
+            if received is not None:
+                self._updates.append(received)
 
     def set_playout_rate(self, fps: float) -> None:
         """The pacer's current rate; lets the generator start a step just in time."""
@@ -292,7 +305,10 @@ class Driver:
         # Time per yield as the pacer should see it: everything since the last wait ended (the
         # step, the copy of its frames, the bookkeeping), but not the waits themselves.
         busy_since = self._cycle_start if self._cycle_start is not None else started
-        item = Produced(tracks, frames, produced, self._clock() - busy_since, run)
+        item = Produced(
+            tracks, frames, produced, self._clock() - busy_since, run, tuple(self._updates)
+        )
+        self._updates.clear()
         step = item.step_time
         with self._cond:
             self._largest_batch = max(self._largest_batch, frames)
@@ -312,13 +328,16 @@ class Driver:
         yielded = 0
         try:
             while not self._stopping:
-                self._apply_pending()
-                started = self._clock()
+                self.step_started = self._clock()
                 self._nudge.clear()  # a frame arriving during the step wakes the rest after it
                 try:
+                    self._apply_pending()
+                    started = self._clock()
                     value = next(gen)
                 except StopIteration:
                     return yielded
+                finally:
+                    self.step_started = None
                 self.steps += 1
                 if value is None:
                     self._nudge.wait(IDLE_WAIT)
@@ -340,13 +359,16 @@ class Driver:
             yielded = 0
             try:
                 while not self._stopping:
-                    self._apply_pending()
-                    started = self._clock()
+                    self.step_started = self._clock()
                     self._nudge.clear()
                     try:
+                        self._apply_pending()
+                        started = self._clock()
                         value = await agen.__anext__()
                     except StopAsyncIteration:
                         return yielded
+                    finally:
+                        self.step_started = None
                     self.steps += 1
                     if value is None:
                         await self._nudge.wait_async(IDLE_WAIT)
@@ -382,6 +404,7 @@ class Driver:
         try:
             while not self._stopping:
                 try:
+                    self._clip_started()
                     gen = self._start_generator()
                     if inspect.isasyncgen(gen):
                         yielded = self._run_async(gen, run)
@@ -409,6 +432,14 @@ class Driver:
                 self._apply_pending()
             finally:
                 self._deliver(None)
+
+    def _clip_started(self) -> None:
+        if self._on_clip is None:
+            return
+        try:
+            self._on_clip()
+        except Exception:  # a figure we could not take must not stop the model
+            log.exception("the clip hook failed")
 
     def _wait_for_stop(self) -> None:
         with self._cond:

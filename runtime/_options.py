@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from reactor._limits import Limits
+
 
 @dataclass(frozen=True)
 class ServeOptions:
@@ -23,6 +25,8 @@ class ServeOptions:
     turn: tuple[str, ...] = field(default_factory=tuple)
     ping_timeout: float = 20.0
     """Seconds without a client ping before its session is dropped."""
+    limits: Limits = field(default_factory=Limits)
+    """Body, offer and message limits, and how long the model may load or take for a step."""
     max_upload_bytes: int = 100 * 1024 * 1024
     """Largest file a client may upload (a session may upload 256 MiB in all, or this if more)."""
     max_uploads: int = 16

@@ -135,6 +135,8 @@ class _Session:
         self.audio_samples: dict[str, int] = {}
         self.audio_due: float | None = None
         self.last_send: asyncio.Future[None] | None = None
+        self.updates: list[float] = []
+        """A ReactorModel's commands applied since its last emit() (when each was received)."""
         self.unlisten: list[Callable[[], None]] = []
 
 
@@ -173,6 +175,12 @@ class Runner:
         self._session: _Session | None = None
         self._sending: set[asyncio.Task[None]] = set()
         self.pacer: PacerState = start(self.fps)
+        self.on_clip: Callable[[], None] | None = None
+        """Called as each clip starts (a run of `inference()` or `run()`); a pipeline's from
+        the model's thread. The server measures memory per clip with it."""
+        self.on_update: Callable[[float], None] | None = None
+        """Called with the seconds from a `set_<field>` command's arrival to the release of
+        the first frame made after it was applied (the update latency)."""
         self.inputs: dict[str, InputBuffer] = dict(model._input_buffers)
         """The model's inbound tracks by name: the server pushes the client's frames here."""
         self.input_tracks: list[InputTrackSpec] = list(type(model).input_tracks())
@@ -187,6 +195,21 @@ class Runner:
     def active(self) -> bool:
         """True while a session is running."""
         return self._session is not None and self._session.open
+
+    def step_age(self) -> float | None:
+        """Seconds the model's current step has been running (None between steps, or when no
+        step of a pipeline is running); a step may outlive its session's end."""
+        session = self._session
+        driver = session.driver if session is not None else None
+        started = driver.step_started if driver is not None and driver.alive else None
+        return None if started is None else max(0.0, self._clock() - started)
+
+    @property
+    def lingering(self) -> bool:
+        """True when no session runs but the last one's model step has not returned yet."""
+        session = self._session
+        driver = session.driver if session is not None else None
+        return not self.active and driver is not None and driver.alive
 
     @property
     def failure(self) -> ModelFailure | None:
@@ -247,12 +270,17 @@ class Runner:
                 max_restarts=self.max_restarts,
                 queue_frames=self.queue_frames,
                 clock=self._clock,
+                on_clip=self._clip_started,
             )
             # A generator resting after a None yield (no frame yet) steps as a frame arrives.
             session.unlisten = [b.listen(session.driver.nudge) for b in self.inputs.values()]
             session.driver.start()
         else:
             session.task = asyncio.create_task(self._run_model(session))
+
+    def _clip_started(self) -> None:
+        if self.on_clip is not None:
+            self.on_clip()
 
     async def stop_session(self) -> None:
         """Stop producing, run @disconnected hooks; safe to call twice."""
@@ -270,7 +298,7 @@ class Runner:
             if not stopped:
                 log.warning(
                     "the model's step did not finish within %.0f s of the session ending; "
-                    "the next session waits for it",
+                    "no new session starts until it does",
                     self.stop_timeout,
                 )
         if session.task is not None:
@@ -381,6 +409,7 @@ class Runner:
                 return
             now = self._clock()
             n = item.frames
+            updates = item.updates
             slots = ()
             if n:
                 self.pacer, slots = pace(self.pacer, now=now, frames=n, step_time=item.step_time)
@@ -418,6 +447,11 @@ class Runner:
                         if not n:
                             session.audio_due = due + data.shape[1] / sample_rates[track]
                     indices[track] += 1
+                    if updates and self.on_update is not None:
+                        released = self._clock()
+                        for received in updates:
+                            self.on_update(max(0.0, released - received))
+                    updates = ()
                     yield frame
                 if session.driver is not None:
                     session.driver.release(1)
@@ -454,7 +488,8 @@ class Runner:
             return
         frames = video_frames(tracks)
         now = self._clock()
-        item = Produced(tracks, frames, now, now - started, 0)
+        item = Produced(tracks, frames, now, now - started, 0, tuple(session.updates))
+        session.updates.clear()
         async with session.room:
             while (
                 session.open
@@ -481,6 +516,7 @@ class Runner:
         while session.open:
             session.emitted = 0
             session.step_started = self._clock()
+            self._clip_started()
             try:
                 await model.run()
                 log.info("%s.run() returned; the session stays open", type(model).__name__)
@@ -506,6 +542,7 @@ class Runner:
         step, all pending ones together; for a ReactorModel, at once.
         """
         model = self.model
+        received = self._clock()
         session = self._session if self.active else None
         driver = session.driver if session is not None else None
         if name.startswith("set_"):
@@ -521,9 +558,11 @@ class Runner:
                     setattr(model.state, key, value)
 
             if driver is not None:
-                driver.between_steps(apply)
+                driver.between_steps(apply, received=received)
             else:
                 apply()
+                if session is not None:
+                    session.updates.append(received)
             return []
         spec = type(model).events().get(name)
         if spec is None:

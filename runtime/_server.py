@@ -21,14 +21,25 @@ import sys
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 
 from aiohttp import web
 from reactor import _protocol
+from reactor._health import (
+    ClipMemory,
+    Health,
+    assess,
+    collect_session_garbage,
+    return_freed_memory,
+)
+from reactor._limits import BodyTooLarge, Limits, MessageGate, read_body, too_large_response
+from reactor._metrics import CONTENT_TYPE, Metrics, gauge, process_families
 from reactor._options import ServeOptions
 from reactor._receive import BufferSink
+from reactor._sdp_check import OfferTrack, check_offer
 from reactor._transport import (
     OfferError,
     Peer,
@@ -40,6 +51,7 @@ from reactor._transport import (
 )
 from reactor._uploads import UploadLimits, Uploads
 from reactor._version import version
+from reactor._watchdog import LoadingRunner, LoadTimeout, ModelLoader, StepWatch
 
 if TYPE_CHECKING:
     from reactor._manifest import Manifest
@@ -86,6 +98,8 @@ class Session:
     runner_started: asyncio.Event = field(default_factory=asyncio.Event)
     pump: asyncio.Task[None] | None = None
     end_reason: str | None = None
+    gate: MessageGate | None = None
+    """The session's data-channel rate limit (kept across PUT reconnects)."""
 
 
 class ReactorServer:
@@ -112,8 +126,36 @@ class ReactorServer:
         self._runner_lock = asyncio.Lock()
         self._watchdog: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.uploads = Uploads(_upload_limits(self.options), self._find)
+        self.limits: Limits = self.options.limits
+        self.metrics = Metrics()
+        """Counters for GET /metrics; `metrics.upload_received(n)` counts uploaded bytes."""
+        self.memory = ClipMemory()
+        self.loader: ModelLoader | None = None
+        """Set while the model loads in the background (`reactor run`); /health says loading."""
+        self._step_watch = StepWatch(self.limits.stuck_after)
+        self._stopping: asyncio.Future[Any] | None = None
+        self._stop_began: float | None = None
+        self._peers: weakref.WeakSet[Peer] = weakref.WeakSet()
+        self.executor: _DaemonExecutor | None = None
+        """The event loop's default executor, when `reactor run` set one (for /metrics)."""
+        self._wire(runner)
+        self.uploads = Uploads(
+            _upload_limits(self.options), self._find, self.metrics.upload_received
+        )
         self.app = self._make_app()
+
+    def _wire(self, runner: RunnerLike) -> None:
+        """Let the runner report clips and update latencies (a stand-in runner has no hooks)."""
+        if hasattr(runner, "on_clip"):
+            runner.on_clip = self.memory.clip_started  # type: ignore[attr-defined]
+        if hasattr(runner, "on_update"):
+            runner.on_update = self.metrics.update_latency.observe  # type: ignore[attr-defined]
+
+    def use_runner(self, runner: RunnerLike) -> None:
+        """The model has loaded: serve it with `runner` from now on."""
+        self.runner = runner
+        self.schema = runner.schema
+        self._wire(runner)
 
     # -- app ------------------------------------------------------------------------------------
 
@@ -125,6 +167,7 @@ class ReactorServer:
         app.router.add_get("/", self._viewer_index)
         app.router.add_get("/viewer/{name}", self._viewer_file)
         app.router.add_get("/health", self._health)
+        app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/schema", self._schema)
         app.router.add_post("/start_session", self._start_session)
         app.router.add_post("/stop_session", self._stop_session)
@@ -157,7 +200,7 @@ class ReactorServer:
             self._watchdog.cancel()
             self._watchdog = None
         if self.session is not None:
-            await self.end_session(self.session, "server shutting down")
+            await self.end_session(self.session, "server shutting down", code="shutdown")
 
     @web.middleware
     async def _cors(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -179,11 +222,20 @@ class ReactorServer:
     @web.middleware
     async def _json_errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
         try:
-            return await handler(request)
+            response = await handler(request)
         except web.HTTPException as exc:
             if exc.content_type == "application/json" or exc.status < 400:
                 raise
-            return _error(exc.status, exc.reason.lower().replace(" ", "_"), exc.text or exc.reason)
+            response = _error(
+                exc.status, exc.reason.lower().replace(" ", "_"), exc.text or exc.reason
+            )
+        except BodyTooLarge as exc:
+            response = too_large_response(exc)
+        if response.status >= 400:
+            self.metrics.requests_refused.inc(
+                status=str(response.status), code=_error_code(response)
+            )
+        return response
 
     def _preflight(self, request: web.Request) -> web.Response:
         headers = _protocol.preflight_headers(
@@ -215,13 +267,87 @@ class ReactorServer:
             headers={"Cache-Control": "no-cache"},
         )
 
+    def health(self) -> Health:
+        """The model's state now: loading, stuck, busy or ready, with the reason."""
+        step_age = getattr(self.runner, "step_age", None)
+        loader = self.loader
+        return assess(
+            loading_for=loader.elapsed() if loader is not None and loader.loading else None,
+            load_timeout=self.limits.load_timeout,
+            session=self.session.id if self.session else None,
+            step_age=step_age() if step_age is not None else None,
+            lingering=self._lingering(),
+            ended=self.ended[-1][0] if self.ended else None,
+            stuck_after=self.limits.stuck_after,
+        )
+
+    def _lingering(self) -> bool:
+        """A model step outlived its session's end by more than stopping may take."""
+        began = self._stop_began
+        return (
+            bool(getattr(self.runner, "lingering", False))
+            and began is not None
+            and time.monotonic() - began > _STEP_SECONDS * 2
+        )
+
     async def _health(self, request: web.Request) -> web.Response:
+        """ready / loading / busy / stuck with the reason (503 while no client can start), the
+        model's memory per clip and any warning about it."""
+        health = self.health()
         return web.json_response(
             {
-                "status": "ok",
+                "status": health.status,
+                "reason": health.reason,
                 "model": self.model_name,
                 "session": self.session.id if self.session else None,
-            }
+                "memory": self.memory.report(),
+                "warnings": self.memory.warnings(),
+            },
+            status=health.http_status,
+        )
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        """The Prometheus text page: counters, then gauges read now."""
+        health = self.health()
+        states = ("ready", "loading", "busy", "stuck")
+        growth = {
+            (("memory", kind),): float(found[0])
+            for kind in ("rss", "gpu")
+            if (found := self.memory.growth(kind)) is not None
+        }
+        gauges = [
+            gauge(
+                "reactor_session_active",
+                "1 while a client's session holds the model.",
+                1 if self.session is not None else 0,
+            ),
+            gauge(
+                "reactor_model_state",
+                "The model's state (1 for the current one), as /health says.",
+                {(("state", s),): float(s == health.status) for s in states},
+            ),
+            gauge("reactor_model_clips", "Clips (runs of the model) started.", self.memory.clips),
+            gauge(
+                "reactor_model_memory_growth_per_clip_bytes",
+                "Memory growth per clip over the last clips (process RSS; GPU with torch).",
+                growth,
+            ),
+            gauge(
+                "reactor_peer_connections",
+                "WebRTC peer connections open.",
+                sum(1 for peer in list(self._peers) if not peer.closed),
+            ),
+            gauge("reactor_asyncio_tasks", "Tasks on the server's event loop.", _task_count()),
+            gauge(
+                "reactor_worker_threads",
+                "Threads of the server's worker pool (encoding, the runner's blocking calls); "
+                "the pool grows on demand up to its size and keeps them.",
+                len(self.executor.threads) if self.executor is not None else 0,
+            ),
+            *process_families(),
+        ]
+        return web.Response(
+            text=self.metrics.render(gauges), headers={"Content-Type": CONTENT_TYPE}
         )
 
     async def _schema(self, request: web.Request) -> web.Response:
@@ -264,7 +390,7 @@ class ReactorServer:
         refused = self._check_api_version(request)
         if refused is not None:
             return refused
-        body, problem = await _json_body(request, allow_empty=True)
+        body, problem = await _json_body(request, self.limits, allow_empty=True)
         if problem is not None:
             return problem
         extra = body.get("extra_args") if isinstance(body, dict) else None
@@ -273,6 +399,7 @@ class ReactorServer:
                 400, "bad_request", 'the body must be {} or {"extra_args": {...}} (a JSON object)'
             )
         if self.session is not None:
+            self.metrics.sessions_refused.inc(reason="busy")
             return _error(
                 409,
                 "session_busy",
@@ -280,16 +407,24 @@ class ReactorServer:
                 "(it ends with POST /stop_session or when its pings stop)",
                 session_id=self.session.id,
             )
+        health = self.health()
+        if health.refuses_sessions:
+            self.metrics.sessions_refused.inc(reason=health.status)
+            refused = _error(503, f"model_{health.status}", health.reason)
+            refused.headers["Retry-After"] = str(max(1, round(health.retry_after)))
+            return refused
         now = time.monotonic()
         session = Session(id=uuid.uuid4().hex, created=now, last_seen=now)
+        session.gate = MessageGate(self.limits.command_rate, self.limits.command_burst)
         self.session = session
+        self.metrics.sessions_started.inc()
         log.info("session %s started", session.id)
         return web.json_response(self._session_body(session))
 
     async def _stop_session(self, request: web.Request) -> web.Response:
         """Stops the current session. A body naming another session (`{"session_id": ...}`, a
         stale tab's beacon) stops nothing: that client's session is already over."""
-        body, problem = await _json_body(request, allow_empty=True)
+        body, problem = await _json_body(request, self.limits, allow_empty=True)
         if problem is not None:
             return problem
         named = body.get("session_id") if isinstance(body, dict) else None
@@ -313,7 +448,7 @@ class ReactorServer:
             )
         if session is None:
             return web.json_response({"session_id": None, "state": "CLOSED"})
-        await self.end_session(session, "client stopped the session")
+        await self.end_session(session, "client stopped the session", code="client_stopped")
         return web.json_response({"session_id": session.id, "state": "CLOSED"})
 
     def _ended_reason(self, session_id: str) -> str | None:
@@ -344,7 +479,7 @@ class ReactorServer:
         found = self._find(request)
         if isinstance(found, web.Response):
             return found
-        await self.end_session(found, "client deleted the session")
+        await self.end_session(found, "client deleted the session", code="client_deleted")
         return web.json_response({"session_id": found.id, "state": "CLOSED"})
 
     # -- WebRTC transport -----------------------------------------------------------------------
@@ -355,7 +490,10 @@ class ReactorServer:
         )
         if refused is not None:
             return refused
-        return self._find(request)
+        found = self._find(request)
+        if isinstance(found, Session):
+            found.last_seen = time.monotonic()  # a client signalling is a client alive
+        return found
 
     async def _ice_servers(self, request: web.Request) -> web.Response:
         found = self._transport_session(request)
@@ -370,7 +508,7 @@ class ReactorServer:
         if isinstance(found, web.Response):
             return found
         session = found
-        body, problem = await _json_body(request)
+        body, problem = await _json_body(request, self.limits)
         if problem is not None:
             return problem
         if not isinstance(body, dict) or not isinstance(body.get("sdp_offer"), str):
@@ -378,6 +516,19 @@ class ReactorServer:
         mapping = body.get("track_mapping")
         if mapping is not None and not isinstance(mapping, list):
             return _error(400, "bad_offer", "track_mapping must be a list of {mid, name, kind}")
+        try:  # before anything is built for it, and before a PUT closes the working peer
+            check_offer(
+                body["sdp_offer"],
+                [OfferTrack(t.name, t.kind) for t in self.runner.tracks]
+                + [
+                    OfferTrack(t.name, t.kind, "sendonly")
+                    for t in getattr(self.runner, "input_tracks", ())
+                ],
+                mapping,
+                max_bytes=self.limits.max_offer_bytes,
+            )
+        except OfferError as exc:
+            return _error(400, "bad_offer", str(exc))
         if session.peer is not None:
             if request.method == "POST" and not session.peer.closed:
                 return _error(
@@ -398,11 +549,20 @@ class ReactorServer:
             ],
             on_message=lambda raw: self._on_message(session, raw),
             on_state=lambda state: self._on_peer_state(session, peer, state),
+            admit=lambda raw: self._admit(session, raw),
+            outbound_limit=self.limits.outbound_buffer_bytes,
+            on_drop=lambda: self.metrics.messages_dropped.inc(reason="client_not_reading"),
+            packet_rate=(
+                self.limits.data_packet_rate,
+                max(1, int(self.limits.data_packet_rate / 2)),
+            ),
+            on_packet_drop=lambda: self.metrics.packets_dropped.inc(),
             inputs=BufferSink(
                 getattr(self.runner, "inputs", {}),
                 lambda: self.session is session and session.runner_started.is_set(),
             ),
         )
+        self._peers.add(peer)
         try:
             answer = await peer.answer(body["sdp_offer"], mapping)
         except OfferError as exc:
@@ -430,7 +590,7 @@ class ReactorServer:
         found = self._transport_session(request)
         if isinstance(found, web.Response):
             return found
-        body, problem = await _json_body(request)
+        body, problem = await _json_body(request, self.limits)
         if problem is not None:
             return problem
         if isinstance(body, dict) and isinstance(body.get("candidates"), list):
@@ -452,6 +612,7 @@ class ReactorServer:
             return
         log.info("session %s: peer %s", session.id, state)
         if state == "connected":
+            session.last_seen = time.monotonic()
             session.state = "ACTIVE"
             session.connected.set()
             if not session.started:
@@ -459,7 +620,7 @@ class ReactorServer:
         elif state == "disconnected":
             session.connected.clear()
         elif state in ("failed", "closed"):
-            await self.end_session(session, f"peer connection {state}")
+            await self.end_session(session, f"peer connection {state}", code=f"peer_{state}")
 
     async def _start_streaming(self, session: Session) -> None:
         """Start the model for this client (state from defaults, `@connected` runs) and pump its
@@ -467,6 +628,10 @@ class ReactorServer:
         session.started = True
         send = self._sender(session)
         async with self._runner_lock:
+            stopping = self._stopping
+            if stopping is not None and not stopping.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.shield(stopping), self.limits.stuck_after)
             if self.session is not session:
                 return
             try:
@@ -482,7 +647,11 @@ class ReactorServer:
                         },
                     }
                 )
-                self._background(self.end_session(session, f"model failed to start: {exc}"))
+                self._background(
+                    self.end_session(
+                        session, f"model failed to start: {exc}", code="model_start_failed"
+                    )
+                )
                 return
             session.runner_started.set()
             session.pump = asyncio.ensure_future(self._pump(session))
@@ -507,27 +676,34 @@ class ReactorServer:
                 sink = peer.sinks.get(frame.track) if peer is not None else None
                 if sink is not None:
                     await sink.put(frame)
+                    self.metrics.frame_sent(frame.track, frame.due, time.monotonic())
             # The frames ended without us stopping them: the model gave up (it failed for good).
             failure = getattr(self.runner, "failure", None)
             reason = getattr(failure, "message", None) or "the model stopped producing frames"
-            self._background(self.end_session(session, f"model failed: {reason}"))
+            self._background(
+                self.end_session(session, f"model failed: {reason}", code="model_failed")
+            )
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("session %s: the frame stream failed", session.id)
-            self._background(self.end_session(session, "the frame stream failed"))
+            self._background(
+                self.end_session(session, "the frame stream failed", code="stream_failed")
+            )
         finally:
             closer = getattr(frames, "aclose", None)
             if closer is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(closer(), _STEP_SECONDS)
 
-    async def end_session(self, session: Session, reason: str) -> None:
+    async def end_session(self, session: Session, reason: str, *, code: str = "other") -> None:
         """End a session once: free the slot for the next client, stop the frame pump, close
-        the peer, stop the model (`@disconnected` runs)."""
+        the peer, stop the model (`@disconnected` runs). `code` is the reason's label in
+        /metrics (a word from a fixed set, unlike `reason`)."""
         if session.end_reason is not None:
             return
         session.end_reason = reason
+        self.metrics.session_ended(code)
         session.state = "CLOSED"
         if self.session is session:
             self.session = None
@@ -544,10 +720,21 @@ class ReactorServer:
             await session.peer.close()
         if session.started:
             async with self._runner_lock:
-                try:
-                    await asyncio.wait_for(self.runner.stop_session(), _STEP_SECONDS * 2)
-                except Exception:
-                    log.exception("stopping the model for session %s failed", session.id)
+                # Stopping goes on in the background past this bound (a model step may not
+                # return for long); the next session waits for it to finish, the client does not.
+                stopping = asyncio.ensure_future(self.runner.stop_session())
+                self._stopping = stopping
+                self._stop_began = time.monotonic()
+                stopping.add_done_callback(_log_stop_failure)
+                with contextlib.suppress(asyncio.TimeoutError, Exception):
+                    await asyncio.wait_for(asyncio.shield(stopping), _STEP_SECONDS * 2)
+        self._background(self._tidy_up())
+
+    async def _tidy_up(self) -> None:
+        """Free what a finished session leaves: its garbage, then the heap pages it used."""
+        await asyncio.sleep(0)
+        collect_session_garbage()
+        await asyncio.to_thread(return_freed_memory)
 
     async def _watch_pings(self) -> None:
         """Drop a client that stopped sending anything (pings included) for `ping_timeout`."""
@@ -555,11 +742,45 @@ class ReactorServer:
         period = max(0.05, min(1.0, timeout / 4))
         while True:
             await asyncio.sleep(period)
+            self._check_step()
             session = self.session
             if session is not None and time.monotonic() - session.last_seen > timeout:
-                await self.end_session(session, f"no ping from the client for {timeout:g} s")
+                await self.end_session(
+                    session, f"no ping from the client for {timeout:g} s", code="ping_timeout"
+                )
+
+    def _check_step(self) -> None:
+        """Tell the streaming client once when the model's step runs past `stuck_after`."""
+        step_age = getattr(self.runner, "step_age", None)
+        if not self._step_watch.overdue(step_age() if step_age is not None else None):
+            return
+        health = self.health()
+        log.warning("the model looks stuck: %s", health.reason)
+        session = self.session
+        if session is not None and session.peer is not None:
+            data = {"source": "model", "stuck": True, "message": health.reason}
+            session.peer.send(_protocol.envelope("runtime", "error", data))
 
     # -- data channel ---------------------------------------------------------------------------
+
+    def _admit(self, session: Session, raw: str | bytes) -> bool:
+        """Every data-channel message passes here first, unread: it proves the client alive,
+        and it is dropped when the session is over its rate (one error per refused burst)."""
+        session.last_seen = time.monotonic()
+        gate = session.gate
+        if gate is None:
+            return True
+        verdict = gate.admit()
+        if verdict == "accept":
+            return True
+        self.metrics.commands_refused.inc(reason="rate_limited")
+        if verdict == "refuse_and_tell":
+            self.metrics.refused_bursts.inc()
+        if verdict == "refuse_and_tell" and session.peer is not None:
+            refusal = _protocol.CommandError(None, None, gate.reason())
+            data = {**_protocol.error_data(refusal), "rate_limited": True}
+            session.peer.send(_protocol.envelope("runtime", "error", data))
+        return False
 
     async def _on_message(self, session: Session, raw: str | bytes) -> None:
         """Act on one client message; every refusal is answered with a runtime `error`."""
@@ -569,6 +790,7 @@ class ReactorServer:
             return
         parsed = _protocol.parse_message(raw)
         if isinstance(parsed, _protocol.CommandError):
+            self.metrics.commands_refused.inc(reason="malformed")
             peer.send(_protocol.envelope("runtime", "error", _protocol.error_data(parsed)))
             return
         if parsed.scope == "runtime" and parsed.name != "fileUploaded":
@@ -592,7 +814,10 @@ class ReactorServer:
         except Exception as exc:
             log.exception("command %s failed", parsed.name)
             refusals = [_protocol.CommandError(parsed.name, None, f"failed: {exc}")]
+        if not refusals:
+            self.metrics.commands.inc()
         for refusal in refusals:
+            self.metrics.commands_refused.inc(reason=_refusal_reason(refusal))
             peer.send(_protocol.envelope("runtime", "error", _protocol.error_data(refusal)))
 
     async def _file_uploaded(
@@ -623,7 +848,41 @@ class ReactorServer:
                 "unknown runtime command; the runtime answers "
                 + ", ".join(_protocol.RUNTIME_COMMANDS),
             )
+            self.metrics.commands_refused.inc(reason="unknown_command")
             peer.send(_protocol.envelope("runtime", "error", _protocol.error_data(error)))
+
+
+def _error_code(response: web.StreamResponse) -> str:
+    """The `error` code of one of our JSON error answers ("other" for anything else)."""
+    body = getattr(response, "body", None)
+    if isinstance(body, bytes) and body.startswith(b"{"):
+        with contextlib.suppress(ValueError):
+            code = json.loads(body).get("error")
+            if isinstance(code, str) and code.isidentifier():
+                return code
+    return "other"
+
+
+def _refusal_reason(refusal: Any) -> str:
+    """The /metrics label of a refused command: unknown_command, invalid_value or failed."""
+    reason = str(getattr(refusal, "reason", ""))
+    if reason.startswith("unknown command"):
+        return "unknown_command"
+    if reason.startswith("failed:"):
+        return "failed"
+    return "invalid_value"
+
+
+def _log_stop_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("stopping the model failed", exc_info=task.exception())
+
+
+def _task_count() -> int:
+    try:
+        return len(asyncio.all_tasks())
+    except RuntimeError:
+        return 0
 
 
 def _upload_limits(options: ServeOptions) -> UploadLimits:
@@ -657,9 +916,13 @@ def _check_version(value: str | None, supported: int | str, header: str) -> web.
 
 
 async def _json_body(
-    request: web.Request, *, allow_empty: bool = False
+    request: web.Request, limits: Limits, *, allow_empty: bool = False
 ) -> tuple[Any, web.Response | None]:
-    raw = await request.read()
+    """The JSON body, or the error to answer: 413 over the size limit, 400 if not JSON."""
+    try:
+        raw = await read_body(request, limits.max_body_bytes)
+    except BodyTooLarge as exc:
+        return None, too_large_response(exc)
     if not raw.strip():
         if allow_empty:
             return {}, None
@@ -752,6 +1015,16 @@ class _DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
                 self._idle -= 1
         return future
 
+    @property
+    def threads(self) -> list[threading.Thread]:
+        with self._lock:
+            return list(self._threads)
+
+    @property
+    def size(self) -> int:
+        """The most threads the pool starts."""
+        return self._max
+
     def _worker(self) -> None:
         while True:
             item = self._work.get()
@@ -780,41 +1053,104 @@ class _DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
                 thread.join(max(0.0, deadline - time.monotonic()))
 
 
-async def _serve_until_signalled(server: ReactorServer, announce: Callable[[str], None]) -> None:
-    asyncio.get_running_loop().set_default_executor(_DaemonExecutor())
-    await run_server(server, ready=announce)
+async def _serve_until_signalled(
+    server: ReactorServer,
+    announce: Callable[[str], None],
+    runner_for: Callable[[Any], RunnerLike],
+) -> str | None:
+    """Serve (the model loading meanwhile, if it is) until SIGINT/SIGTERM; returns why the
+    program must fail (the model did not load), else None."""
+    loop = asyncio.get_running_loop()
+    server.executor = _DaemonExecutor()
+    loop.set_default_executor(server.executor)
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    problem: list[str] = []
+    loading = asyncio.ensure_future(_finish_loading(server, runner_for, stop, problem))
+    try:
+        await run_server(server, stop=stop, ready=announce)
+    finally:
+        loading.cancel()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    return problem[0] if problem else None
+
+
+async def _finish_loading(
+    server: ReactorServer,
+    runner_for: Callable[[Any], RunnerLike],
+    stop: asyncio.Event,
+    problem: list[str],
+) -> None:
+    """Wait for the model's load (bounded by `load_timeout`); serve it once loaded, or stop the
+    server with the reason."""
+    from reactor._manifest import ModelLoadError
+
+    loader = server.loader
+    if loader is None:
+        return
+    try:
+        model = await loader.wait()
+        runner = runner_for(model)
+    except LoadTimeout as exc:
+        problem.append(str(exc))
+    except ModelLoadError as exc:
+        log.error("loading the model failed", exc_info=exc.__cause__ or exc)
+        problem.append(str(exc))
+    except (TypeError, ValueError) as exc:  # the loaded model cannot be run as it is
+        problem.append(str(exc))
+    else:
+        server.use_runner(runner)
+        server.loader = None
+        log.info("%s loaded in %.1f s; ready for a client", server.model_name, loader.elapsed())
+        return
+    stop.set()
 
 
 def serve(manifest: Manifest, options: ServeOptions) -> None:
-    """`reactor run`: load the manifest's model and serve it until SIGINT/SIGTERM.
+    """`reactor run`: serve the manifest's model until SIGINT/SIGTERM.
 
-    Bad settings or a model that cannot be loaded end the program with one line on stderr
-    (exit status 2 for what the user can fix, 1 when the model's own `load()` failed).
+    The server answers at once (`/health` says "loading") while the model loads on its own
+    thread; a load that fails, or outlasts `options.limits.load_timeout`, ends the program with
+    exit status 1 and the reason. Bad settings or a malformed model class are one line on
+    stderr and exit status 2.
     """
-    from reactor._manifest import ManifestError, ModelLoadError
+    from reactor._manifest import ManifestError
     from reactor._runner import Runner
 
     def fail(message: str, status: int) -> NoReturn:
         print(f"error: {message}", file=sys.stderr)
+        sys.stderr.flush()
         raise SystemExit(status)
 
     try:
-        model = manifest.load_model()
-        runner = Runner(model, fps=options.fps, name=manifest.name)
-        server = ReactorServer(runner, options, model_name=manifest.name)
+        model_class = manifest.model_class()
+        stand_in = LoadingRunner(model_class, fps=options.fps, name=manifest.name)
+        server = ReactorServer(stand_in, options, model_name=manifest.name)
     except (SettingsError, ManifestError) as exc:
         fail(str(exc), 2)
-    except ModelLoadError as exc:
-        log.error("loading the model failed", exc_info=exc.__cause__ or exc)
-        fail(str(exc), 1)
     except TypeError as exc:  # the model class is malformed (tracks, state, fps)
         fail(str(exc), 2)
+    server.loader = ModelLoader(manifest.load_model, options.limits.load_timeout)
+    server.loader.start()
 
     def announce(url: str) -> None:
-        print(f"Serving {server.model_name} at {url}  (open it in a browser; Ctrl+C stops)")
+        if server.loader is not None and server.loader.loading:
+            print(
+                f"Serving {server.model_name} at {url}  (the model is loading; GET /health "
+                "says when it is ready; Ctrl+C stops)"
+            )
+        else:
+            print(f"Serving {server.model_name} at {url}  (open it in a browser; Ctrl+C stops)")
         sys.stdout.flush()
 
+    def runner_for(model: Any) -> RunnerLike:
+        return Runner(model, fps=options.fps, name=manifest.name)
+
     try:
-        asyncio.run(_serve_until_signalled(server, announce))
+        problem = asyncio.run(_serve_until_signalled(server, announce, runner_for))
     except SettingsError as exc:
         fail(str(exc), 2)
+    if problem is not None:
+        fail(problem, 1)

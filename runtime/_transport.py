@@ -36,8 +36,10 @@ from aiortc.codecs import vpx as _vpx
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.sdp import candidate_from_sdp
+from reactor._limits import throttle_data_packets
 from reactor._options import ServeOptions
 from reactor._receive import InboundTrack, InputSink, receive_input
+from reactor._sdp_check import OfferError
 
 log = logging.getLogger("reactor.transport")
 
@@ -334,10 +336,6 @@ def audio_frame(data: np.ndarray, pts: int, sample_rate: int) -> av.AudioFrame:
 # The peer
 
 
-class OfferError(ValueError):
-    """An SDP offer or track mapping this server cannot answer; the message says why."""
-
-
 @dataclass(frozen=True)
 class TrackInfo:
     """A track of the model, as the peer needs it: one it sends (`recvonly` from the client's
@@ -359,10 +357,26 @@ class Peer:
         tracks: list[TrackInfo],
         on_message: Callable[[str | bytes], Awaitable[None]],
         on_state: Callable[[str], Awaitable[None]],
+        *,
+        admit: Callable[[str | bytes], bool] | None = None,
+        outbound_limit: int = 1024 * 1024,
+        on_drop: Callable[[], None] | None = None,
+        packet_rate: tuple[float, int] | None = None,
+        on_packet_drop: Callable[[], None] | None = None,
         inputs: InputSink | None = None,
     ) -> None:
-        """`inputs` receives the frames of the tracks the client sends (`sendonly` ones)."""
+        """`admit` sees each data-channel message first (False drops it unread);
+        `outbound_limit` bounds the bytes of messages waiting for a client that does not read
+        them: more are dropped and `on_drop` called. `packet_rate` (per second, burst) caps the
+        data-channel packets the client may deliver (`_limits.throttle_data_packets`).
+        `inputs` receives the frames of the tracks the client sends (`sendonly` ones)."""
+        self._packet_rate = packet_rate
+        self._on_packet_drop = on_packet_drop
         self.settings = settings
+        self._admit = admit
+        self._outbound_limit = outbound_limit
+        self._on_drop = on_drop
+        self._opened = False
         self._tracks = tracks
         self._on_message = on_message
         self._on_state = on_state
@@ -377,6 +391,8 @@ class Peer:
         """The client's tracks being read, by input name."""
         self.channel_open = asyncio.Event()
         self.closed = False
+        self.dropped = 0
+        """Messages dropped because the client was not reading."""
 
     @property
     def connection_state(self) -> str:
@@ -406,6 +422,10 @@ class Peer:
                 await pc.setLocalDescription(await pc.createAnswer())
             except Exception as exc:
                 raise OfferError(f"cannot answer this SDP offer: {_one_line(exc)}") from None
+            if self._packet_rate is not None:
+                rate, burst = self._packet_rate
+                for ice in {id(t): t for t in _ice_transports(pc)}.values():
+                    throttle_data_packets(ice, rate, burst, self._on_packet_drop)
         self._reader = asyncio.ensure_future(self._read_messages())
         return pc.localDescription.sdp
 
@@ -494,7 +514,8 @@ class Peer:
 
         @channel.on("message")
         def on_message(message: str | bytes) -> None:
-            self._inbox.put_nowait(message)
+            if self._admit is None or self._admit(message):
+                self._inbox.put_nowait(message)
 
         @channel.on("close")
         def on_close() -> None:
@@ -506,6 +527,7 @@ class Peer:
             channel.on("open", self._flush)
 
     def _flush(self) -> None:
+        self._opened = True
         self.channel_open.set()
         outbox, self._outbox = self._outbox, []
         for text in outbox:
@@ -553,12 +575,31 @@ class Peer:
         return added
 
     def send(self, text: str) -> None:
-        """Send one message; before the channel opens, messages wait and go out in order."""
+        """Send one message; before the channel opens, messages wait and go out in order. A
+        client that leaves `outbound_limit` bytes unread gets no more until it reads; after the
+        channel has closed, messages go nowhere."""
         channel = self._channel
         if channel is not None and channel.readyState == "open":
+            if channel.bufferedAmount + len(text) > self._outbound_limit:
+                self._dropped()
+                return
             channel.send(text)
-        elif not self.closed:
+        elif not self.closed and not self._opened:
+            if sum(map(len, self._outbox)) + len(text) > self._outbound_limit:
+                self._dropped()
+                return
             self._outbox.append(text)
+
+    def _dropped(self) -> None:
+        if self.dropped == 0:
+            log.warning(
+                "the client is not reading its data channel (%d bytes unread); dropping "
+                "messages to it until it does",
+                self._outbound_limit,
+            )
+        self.dropped += 1
+        if self._on_drop is not None:
+            self._on_drop()
 
     async def close(self) -> None:
         """End the tracks and close the connection; safe to call twice."""
@@ -575,6 +616,14 @@ class Peer:
         if self._pc is not None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._pc.close(), 1.0)
+
+
+def _ice_transports(pc: RTCPeerConnection) -> list[Any]:
+    """The ICE transports under a peer's data channel and media (one when bundled)."""
+    dtls = [t.sender.transport for t in pc.getTransceivers()]
+    if pc.sctp is not None:
+        dtls.append(pc.sctp.transport)
+    return [d.transport for d in dtls if d is not None and d.transport is not None]
 
 
 def _one_line(exc: BaseException) -> str:

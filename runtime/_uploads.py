@@ -205,9 +205,16 @@ class Uploads:
     """The server's upload side: the routes, a store per live session, and resolving the
     references in commands and `fileUploaded` messages."""
 
-    def __init__(self, limits: UploadLimits, find_session: Finder) -> None:
+    def __init__(
+        self,
+        limits: UploadLimits,
+        find_session: Finder,
+        on_received: Callable[[int], None] | None = None,
+    ) -> None:
+        """`on_received(size)` is called for each upload whose bytes were all written."""
         self.limits = limits
         self._find = find_session
+        self._on_received = on_received
         self._stores: dict[str, UploadStore] = {}
 
     def add_routes(self, app: web.Application) -> None:
@@ -282,6 +289,8 @@ class Uploads:
             store.put(upload_id, bytes(body))
         except UploadRefused as refused:
             return _error(refused.status, refused.code, refused.message)
+        if self._on_received is not None:
+            self._on_received(len(body))
         return web.Response(status=200)
 
     # -- the data channel ---------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Annotated
 
 import typer
 from reactor._commandline import UsageProblem, run_app, say
+from reactor._limits import Limits
 from reactor._manifest import MANIFEST, Manifest, ManifestError, ModelLoadError, read_manifest
 from reactor._options import ServeOptions
 from reactor._version import version
@@ -127,6 +128,22 @@ def run(
         str | None,
         typer.Option(help="With --replicas: join this Ray cluster instead of starting Ray here."),
     ] = None,
+    ping_timeout: Annotated[
+        float, typer.Option(help="Drop a client that sends nothing for this many seconds.")
+    ] = 20.0,
+    load_timeout: Annotated[
+        float,
+        typer.Option(help="Give up (exit 1) if the model takes longer to load; 0: no limit."),
+    ] = 600.0,
+    stuck_after: Annotated[
+        float,
+        typer.Option(help="Report the model stuck when one step runs longer than this (seconds)."),
+    ] = 60.0,
+    command_rate: Annotated[
+        float,
+        typer.Option(help="Data-channel messages a client may send per second; more are refused."),
+    ] = 100.0,
+    command_burst: Annotated[int, typer.Option(help="...and in one burst above that rate.")] = 200,
 ) -> None:
     """Serve the model (HTTP + WebRTC), or with --headless record it to an mp4."""
     if fps is not None and not fps > 0:
@@ -146,6 +163,22 @@ def run(
         raise UsageProblem(f"--port must be between 1 and 65535, got {port}")
     if bitrate is not None and bitrate <= 0:
         raise UsageProblem(f"--bitrate must be positive, got {bitrate}")
+    for flag, value in (
+        ("--ping-timeout", ping_timeout),
+        ("--stuck-after", stuck_after),
+        ("--command-rate", command_rate),
+        ("--command-burst", command_burst),
+    ):
+        if not value > 0:
+            raise UsageProblem(f"{flag} must be positive, got {value:g}")
+    if load_timeout < 0:
+        raise UsageProblem(f"--load-timeout must be 0 (no limit) or positive, got {load_timeout:g}")
+    limits = Limits(
+        load_timeout=load_timeout or None,
+        stuck_after=stuck_after,
+        command_rate=command_rate,
+        command_burst=command_burst,
+    )
     if not max_upload_mb > 0:
         raise UsageProblem(f"--max-upload-mb must be positive, got {max_upload_mb:g}")
     if max_uploads < 0:
@@ -164,6 +197,8 @@ def run(
         ice_hosts=tuple(ice_host or ()),
         stun=tuple(stun or ()),
         turn=tuple(turn or ()),
+        ping_timeout=ping_timeout,
+        limits=limits,
         max_upload_bytes=max(1, int(max_upload_mb * 1024 * 1024)),
         max_uploads=max_uploads,
         upload_types=tuple(upload_type or ()),

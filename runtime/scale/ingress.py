@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from reactor import _protocol
+from reactor._metrics import CONTENT_TYPE, gauge, merge_pages
 from reactor.scale.replica import NOT_THIS_PROCESS
 from reactor.scale.routing import Busy, Granted, ReplicaReport, SlotTable, Unavailable
 from starlette.requests import Request
@@ -179,6 +180,8 @@ class Ingress:
         method = request.method
         if path == "/health" and method == "GET":
             return JSONResponse(self._health())
+        if path == "/metrics" and method == "GET":
+            return await self._metrics(request)
         if path == "/start_session" and method == "POST":
             return await self._start_session(request)
         if path == "/stop_session" and method == "POST":
@@ -204,9 +207,38 @@ class Ingress:
         response, _ = await self._relay(live[0].name, request, self._path_qs(request, path), body)
         return response
 
+    async def _metrics(self, request: Request) -> Response:
+        """Every running replica's /metrics as one page (each sample labelled with its
+        replica), then how many replicas are in each state."""
+        pages: dict[str, str] = {}
+        live = [
+            s.name for s in self.table.slots.values() if s.state in ("free", "busy", "reserved")
+        ]
+
+        async def one(name: str) -> None:
+            with contextlib.suppress(ReplicaUnreachable, ReplicaRestarted):
+                response, _ = await self._relay(name, request, "/metrics", b"", method="GET")
+                if response.status_code == 200:
+                    pages[name] = bytes(response.body).decode("utf-8", errors="replace")
+
+        await asyncio.gather(*(one(name) for name in live))
+        counts: dict[str, int] = {}
+        for slot in self.table.slots.values():
+            counts[slot.state] = counts.get(slot.state, 0) + 1
+        states = ("starting", "free", "reserved", "busy", "down", "failed")
+        replicas = gauge(
+            "reactor_replicas",
+            "Model replicas behind this address, by state.",
+            {(("state", state),): float(counts.get(state, 0)) for state in states},
+        )
+        text = merge_pages({name: pages[name] for name in sorted(pages)})
+        text += "\n".join(replicas.lines()) + "\n"
+        return Response(text, headers={"Content-Type": CONTENT_TYPE})
+
     async def _start_session(self, request: Request) -> Response:
         ticket = request.headers.get(TICKET_HEADER)
         body = await request.body()
+        refused: Response | None = None
         for _ in range(len(self.table.slots) + 1):
             choice = self.table.request(ticket)
             if isinstance(choice, Unavailable):
@@ -224,6 +256,10 @@ class Ingress:
             if response.status_code == 409:  # it has a session we did not know of
                 self.table.release(name, busy=True)
                 continue
+            if response.status_code == 503:  # its model is loading or stuck: try another
+                self.table.release(name, busy=True)
+                refused = response
+                continue
             if response.status_code != 200:
                 self.table.release(name)
                 return response
@@ -232,6 +268,8 @@ class Ingress:
             log.info("session %s started on %s", answer["session_id"], name)
             answer["replica"] = name
             return JSONResponse(answer)
+        if refused is not None:
+            return refused
         return _error(503, "no_replica", "no replica took the session; try again")
 
     async def _stop_session(self, request: Request) -> Response:

@@ -73,7 +73,9 @@ class ModelReplica:
         self._url = ""
         try:
             manifest = read_manifest(manifest_path)
-            model = await asyncio.to_thread(manifest.load_model)
+            model = await asyncio.wait_for(
+                asyncio.to_thread(manifest.load_model), options.limits.load_timeout
+            )
             runner = Runner(model, fps=options.fps, name=manifest.name)
             self.server = ReactorServer(
                 runner, replace(options, host="127.0.0.1", port=0), model_name=manifest.name
@@ -83,6 +85,11 @@ class ModelReplica:
             self.load_error = str(exc)
         except (ManifestError, SettingsError, TypeError) as exc:
             self.load_error = str(exc)
+        except TimeoutError:
+            self.load_error = (
+                f"the model did not finish loading within {options.limits.load_timeout:g} s "
+                "(--load-timeout)"
+            )
         if self.server is None:
             log.error("replica on %s (pid %d): %s", self.node, self.pid, self.load_error)
             return

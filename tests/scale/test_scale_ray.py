@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -475,6 +476,78 @@ async def test_reactors_published_js_client_through_the_ingress(
                 await browser.close()
     finally:
         await site_runner.cleanup()
+
+
+async def test_twenty_simultaneous_starts_on_two_replicas_exactly_two_win(
+    app: Deployed, http: aiohttp.ClientSession
+) -> None:
+    answers = await asyncio.gather(*(start(http) for _ in range(20)))
+    won = [body for status, body, _ in answers if status == 200]
+    refused = [body for status, body, _ in answers if status == 409]
+    try:
+        assert len(won) == 2 and len(refused) == 18, [status for status, _, _ in answers]
+        assert {body["replica"] for body in won} == {"replica-0", "replica-1"}
+        assert all(body["error"] == "all_replicas_busy" and body["message"] for body in refused)
+    finally:
+        for body in won:
+            await stop(http, body["session_id"])
+    await wait_health(http, app, lambda h: h["free"] == 2, timeout=10)
+
+
+async def test_a_client_that_vanishes_frees_its_replica_within_the_ping_timeout(
+    app: Deployed, http: aiohttp.ClientSession
+) -> None:
+    """A client killed mid-stream (SIGKILL: no stop_session, no DTLS close) through the ingress:
+    its replica drops it at the ping timeout and the ingress sees the replica free again."""
+    helper = await asyncio.create_subprocess_exec(
+        sys.executable, str(Path(__file__).parents[1] / "server" / "vanishing_client.py"),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )  # fmt: skip
+    try:
+        request = {"url": app.url.rstrip("/"), "point": "mid_stream", "frames": 10}
+        helper.stdin.write((json.dumps(request) + "\n").encode())
+        await helper.stdin.drain()
+        line = (await asyncio.wait_for(helper.stdout.readline(), 60)).decode().split()
+        pid, session_id = int(line[0]), line[1]
+        assert not session_id.startswith("error"), line
+        busy = await health(http, app)
+        assert busy["in_use"] == 1
+        os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        freed = await wait_health(http, app, lambda h: h["free"] == 2, timeout=60)
+        took = time.monotonic() - killed
+    finally:
+        helper.kill()
+        await helper.wait()
+    assert freed["in_use"] == 0
+    ping_timeout = ServeOptions().ping_timeout
+    assert took <= ping_timeout + 5, took  # the replica's watchdog, then the ingress's watch
+    # Its next call learns why it ended.
+    url = f"{app.url}sessions/{session_id}/transport/webrtc/ice_servers"
+    async with http.get(url, headers={"Reactor-WebRTC-Version": "1.0"}) as response:
+        assert response.status == 410
+        assert "no ping" in (await response.json())["message"]
+
+
+async def test_metrics_through_the_ingress_label_each_replica(
+    app: Deployed, http: aiohttp.ClientSession
+) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with streaming(http, app) as client:
+        await client.wait_frames(3)
+        async with http.get(app.url + "metrics") as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+            text = await response.text()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    active = {s.labels["replica"]: s.value for s in families["reactor_session_active"].samples}
+    assert sorted(active) == ["replica-0", "replica-1"] and sum(active.values()) == 1
+    replicas = {s.labels["state"]: s.value for s in families["reactor_replicas"].samples}
+    assert replicas["busy"] + replicas["free"] == 2
+    started = families["reactor_sessions_started"].samples
+    assert {s.labels["replica"] for s in started} == {"replica-0", "replica-1"}
 
 
 async def test_run_with_ray_address_joins_a_running_cluster_and_leaves_it_running(

@@ -174,8 +174,8 @@ async def test_ice_servers_is_empty_by_default(counter_server) -> None:
     ("body", "part"),
     [
         ({"sdp_offer": "hello"}, "SDP offer"),
-        ({"sdp_offer": "v=0\r\nnonsense\r\n"}, "no data channel"),
-        ({"sdp_offer": "v=0\r\nm=application 9 x\r\n"}, "cannot be used"),
+        ({"sdp_offer": "v=0\r\nnonsense\r\n"}, "line 2 of the SDP offer is not an SDP line"),
+        ({"sdp_offer": "v=0\r\nm=application 9 x\r\n"}, "no o= line"),
         ({"track_mapping": []}, "sdp_offer"),
         ({"sdp_offer": 3}, "sdp_offer"),
     ],
@@ -216,7 +216,7 @@ async def test_track_mapping_naming_an_unknown_track_is_400(counter_server) -> N
     for mapping, part in [
         (
             [{"mid": transceiver.mid, "name": "nope", "kind": "video"}],
-            "this model sends ['main_video']",
+            "this model has ['main_video']",
         ),
         ([{"mid": "77", "name": "main_video", "kind": "video"}], "mid '77'"),
         ([{"mid": transceiver.mid, "name": "main_video", "kind": "audio"}], "it is video"),
@@ -275,7 +275,7 @@ async def test_cors_preflight_allows_the_clients_headers(counter_server) -> None
 
 async def test_health_schema_and_viewer(counter_server) -> None:
     async with counter_server.http.get(f"{counter_server.url}health") as r:
-        assert r.status == 200 and (await r.json())["status"] == "ok"
+        assert r.status == 200 and (await r.json())["status"] == "ready"
     async with counter_server.http.get(f"{counter_server.url}schema") as r:
         schema = await r.json()
     assert schema == build_schema(Counter)
