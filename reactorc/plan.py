@@ -100,10 +100,12 @@ class CameraRead:
     the client's camera there instead (and the clip while no client sends one).
 
     `kind` "iter": the loop iterates the clip and `expr` is its element's name (`frame` in
-    `for frame in video`); "index": `expr` is the subscript read each iteration (`video[i]`).
-    `clip` is the clip's code (`video`)."""
+    `for frame in video`); "index": `expr` is the subscript read each iteration (`video[i]`);
+    "read": `expr` is the frame a video capture's `read()` returns each iteration (`frame` in
+    `ok, frame = cap.read()`, BGR as OpenCV reads it). `clip` is the clip's code (`video`,
+    `cap`)."""
 
-    kind: Literal["iter", "index"]
+    kind: Literal["iter", "index", "read"]
     clip: str
     expr: str
 

@@ -1,5 +1,5 @@
 """Where the frame loop reads an input clip one frame at a time (`for frame in video`,
-`stream(video[i])`): there the wrapper reads the client's camera instead, and the clip itself
+`stream(video[i])`, `ok, frame = cap.read()`): there the wrapper reads the client's camera instead, and the clip itself
 while no client sends one (the inputs of docs/inputs.md). A clip is recognised by its name
 (`video`, `frames`, `reader`, `driving`...) or by the file read that made it (`read_video`,
 `VideoReader`, `imageio.get_reader`)."""
@@ -44,7 +44,9 @@ def find(
     `chunk`: the loop makes several frames an iteration (one camera frame cannot stand for
     several)."""
     node = best.node
-    if chunk or not isinstance(node, cst.For) or node.asynchronous is not None:
+    if chunk or not isinstance(node, (cst.For, cst.While)):
+        return None
+    if isinstance(node, cst.For) and node.asynchronous is not None:
         return None
     read_from_files = _read_videos(before)
 
@@ -52,6 +54,12 @@ def find(
         if not name or name in exclude:
             return False
         return name in read_from_files or bool(words(name) & CLIP_WORDS)
+
+    captured = _captured(node, is_clip)
+    if captured is not None:
+        return captured
+    if not isinstance(node, cst.For):
+        return None
 
     header = best.header
     iterable = header.iter_node
@@ -73,6 +81,30 @@ def find(
             and n.slice[0].slice.value.value == index
         ):
             return CameraRead("index", n.value.value, ctx.expr(n))
+    return None
+
+
+def _captured(node: cst.For | cst.While, is_clip) -> CameraRead | None:
+    """`ok, frame = cap.read()` at the top of the loop's body, `cap` a video capture (OpenCV's
+    `VideoCapture`, which reads BGR frames): kind "read", `expr` the frame's name."""
+    for stmt in node.body.body:  # type: ignore[attr-defined]
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if not (
+                isinstance(small, cst.Assign)
+                and len(small.targets) == 1
+                and isinstance(small.targets[0].target, cst.Tuple)
+                and isinstance(small.value, cst.Call)
+                and isinstance(small.value.func, cst.Attribute)
+                and small.value.func.attr.value == "read"
+                and isinstance(small.value.func.value, cst.Name)
+                and is_clip(small.value.func.value.value)
+            ):
+                continue
+            elements = small.targets[0].target.elements
+            if len(elements) == 2 and isinstance(elements[1].value, cst.Name):
+                return CameraRead("read", small.value.func.value.value, elements[1].value.value)
     return None
 
 

@@ -130,7 +130,7 @@ def fields_of(run: Run, fn: FunctionInfo, body: cst.CSTNode | None, best: Candid
                 info = state.TypeInfo("choice", choices=choices)
         if not info.not_state and not info.type and param.name in iterated:
             info = state.TypeInfo("", not_state="the frame loop iterates over it: a sequence")
-        conversion = _conversion(param, fields, conversions, taken, iterated)
+        conversion = _conversion(param, fields, conversions, taken, iterated, fn.node.body)
         if conversion is not None:
             conversions.append(conversion)
             if conversion.field not in {f.name for f in fields}:
@@ -310,6 +310,7 @@ def _conversion(
     conversions: list[Conversion],
     taken: set[str],
     iterated: set[str],
+    body: cst.CSTNode,
 ) -> Conversion | None:
     """A list of prompts -> the `prompt` field; a noise tensor or a generator -> `seed`."""
     if param.name in iterated:
@@ -319,8 +320,9 @@ def _conversion(
         if name == param.name or any(c.field == name for c in conversions):
             return None
         return Conversion(param.name, name, "prompt", param.annotation)
-    if usage.is_noise(param.name, param.annotation) or usage.is_generator(
-        param.name, param.annotation
+    if usage.is_noise(param.name, param.annotation) or (
+        usage.is_generator(param.name, param.annotation)
+        and not usage.is_called(param.name, body)  # `generator(source)`: a GAN's generator
     ):
         seed_field = next((f.name for f in fields if f.name == "seed"), "")
         name = seed_field or ("seed" if "seed" not in taken - {param.name} else "")

@@ -130,6 +130,8 @@ def lower(
     for node in body_nodes:
         n = names_of(node)
         carried |= n.binds | n.mutates
+    streams = {name for node in body_nodes for name in _consumed(node)}
+    carried |= streams
     pipeline: set[int] = set()
     bound_by_pipeline: set[str] = set()
     for _, small in smalls:
@@ -139,7 +141,10 @@ def lower(
         if driver._global_setup(small):
             continue  # seeding the global RNG: the setup's draws (weights) depend on it too
         starts_state = bool(names_of(small).binds & carried)  # `frames = []`, the initial `x`
-        if (reads & (set(candidates_) | bound_by_pipeline) or starts_state) and not _loads(small):
+        opens_stream = bool(names_of(small).binds & streams)  # `cap = cv2.VideoCapture(path)`
+        if (reads & (set(candidates_) | bound_by_pipeline) or starts_state) and (
+            opens_stream or not _loads(small)
+        ):
             pipeline.add(id(small))
             bound_by_pipeline |= names_of(small).binds
             fields |= reads & set(candidates_)
@@ -206,6 +211,33 @@ def lower(
         header_line=header,
         helps=helps,
     )
+
+
+READS = frozenset({"read", "grab", "retrieve", "get_next_data", "readline"})
+"""Methods that take the next item of a stream (a video capture, a reader, a file)."""
+
+
+def _consumed(node: cst.CSTNode) -> set[str]:
+    """Streams the loop reads to their end (`cap.read()`, `next(reader)`): each clip opens its
+    own, as the script did once, so the setup that opens them runs per clip."""
+    out: set[str] = set()
+    for n in iter_nodes(node):
+        if not isinstance(n, cst.Call):
+            continue
+        if (
+            isinstance(n.func, cst.Attribute)
+            and n.func.attr.value in READS
+            and isinstance(n.func.value, cst.Name)
+        ):
+            out.add(n.func.value.value)
+        elif (
+            isinstance(n.func, cst.Name)
+            and n.func.value == "next"
+            and n.args
+            and isinstance(n.args[0].value, cst.Name)
+        ):
+            out.add(n.args[0].value.value)
+    return out
 
 
 def _is_docstring(stmt: cst.CSTNode) -> bool:

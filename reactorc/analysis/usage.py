@@ -267,5 +267,25 @@ def is_generator(name: str, annotation: str) -> bool:
     return bool(GENERATOR_NAMES.match(name)) and not annotation
 
 
+RNG_METHODS = frozenset({"manual_seed", "seed", "initial_seed", "get_state", "set_state"})
+
+
+def is_called(name: str, body: cst.CSTNode) -> bool:
+    """`name(...)` or a method of it other than a random generator's (`model.eval()`): a
+    network, not a random generator, whatever it is called."""
+    for node in iter_nodes(body):
+        if not isinstance(node, cst.Call):
+            continue
+        if _is(node.func, name):
+            return True
+        if (
+            isinstance(node.func, cst.Attribute)
+            and _is(node.func.value, name)
+            and node.func.attr.value not in RNG_METHODS
+        ):
+            return True
+    return False
+
+
 def _is(node: cst.CSTNode, name: str) -> bool:
     return isinstance(node, cst.Name) and node.value == name

@@ -17,7 +17,7 @@ from typing import Literal
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from reactorc.plan import CameraRead, Plan, PreLoopStatement, Span
+from reactorc.plan import CameraRead, Plan, PreLoopStatement, Sink, Span
 from reactorc.rewrite.chunk import (
     OffsetSlices,
     accumulator,
@@ -120,6 +120,8 @@ class Inference:
     recomputed: tuple[str, ...]
     """Live fields whose change re-runs pre-loop statements."""
     writer: WriterFate = "none"
+    bgr: bool = False
+    """Its frames are made for an OpenCV writer (BGR): `to_video()` reverses their channels."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -226,6 +228,8 @@ class _Decisions:
     post_name: str
     """The name of the per-chunk epilogue function (`postprocess` unless the original uses it)."""
     emitted: str = ""
+    bgr: bool = False
+    """The frames are made for an OpenCV writer (BGR): `to_video(..., bgr=True)`."""
     """The counter of accumulator elements before the chunk ("" unless the epilogue slices the
     accumulator from an offset)."""
 
@@ -329,7 +333,9 @@ class _Builder(cst.CSTTransformer):
         if self.d.emitted:
             emit = self._counted_emit()
         else:
-            emit = yield_statement(self.output_call, chunk_expression(plan, self.d.post_name))
+            emit = yield_statement(
+                self.output_call, chunk_expression(plan, self.d.post_name), bgr=self.d.bgr
+            )
         if sink.kind in ("index-write", "slice-write"):
             return cst.FlattenSentinel([updated, emit])
         if sink.kind == "yield":  # every yield of the generator is wrapped (leave_Yield)
@@ -353,7 +359,7 @@ class _Builder(cst.CSTTransformer):
                 cst.If(
                     test=parse_expr(f"len({out_name})"),
                     body=cst.IndentedBlock(
-                        body=[yield_statement(self.output_call, cst.Name(out_name))]
+                        body=[yield_statement(self.output_call, cst.Name(out_name), bgr=self.d.bgr)]
                     ),
                 ),
             ]
@@ -401,7 +407,7 @@ class _Builder(cst.CSTTransformer):
             return updated
         if updated.value is None or isinstance(updated.value, cst.From):
             return updated
-        return updated.with_changes(value=_output(self.output_call, updated.value))
+        return updated.with_changes(value=_output(self.output_call, updated.value, bgr=self.d.bgr))
 
     # the frame loop ----------------------------------------------------------------------
     def leave_For(self, original: cst.For, updated: cst.For) -> cst.BaseStatement:
@@ -445,7 +451,11 @@ class _Builder(cst.CSTTransformer):
                 )
             )
         body.append(
-            yield_statement(self.output_call, chunk_expression(self.plan, self.d.post_name))
+            yield_statement(
+                self.output_call,
+                chunk_expression(self.plan, self.d.post_name),
+                bgr=self.d.bgr,
+            )
         )
         self.sink_done = True
         loop = cst.For(
@@ -472,7 +482,7 @@ class _Builder(cst.CSTTransformer):
         head += [parse_stmt(f"{f} = {WRAPPER_SELF}.state.{f}") for f in self.d.refresh_live]
         if fl.camera is not None:  # the client's camera where the loop reads its input clip
             read, body = self._camera_read(fl.camera, body)
-            head.append(read)
+            head += [read] if read is not None else []
         if isinstance(loop, cst.For) and fl.progress_wrapper and fl.iterable:
             loop = loop.with_changes(iter=parse_expr(fl.iterable))
         if isinstance(loop, cst.For) and self._counts_an_unset_sequence(loop):
@@ -492,11 +502,19 @@ class _Builder(cst.CSTTransformer):
 
     def _camera_read(
         self, cam: CameraRead, body: list[cst.BaseStatement]
-    ) -> tuple[cst.BaseStatement, list[cst.BaseStatement]]:
+    ) -> tuple[cst.BaseStatement | None, list[cst.BaseStatement]]:
         """`frame = self.camera_frame(frame)` first in the body (`for frame in video`), or
-        `video_i = self.camera_frame(video[i])` with the body reading `video_i` instead."""
+        `video_i = self.camera_frame(video[i])` with the body reading `video_i` instead, or
+        `frame = self.camera_frame(frame, bgr=True)` right after `ok, frame = cap.read()`
+        (in the body: no statement for its head)."""
         if cam.kind == "iter":
             return parse_stmt(f"{cam.expr} = {WRAPPER_SELF}.camera_frame({cam.expr})"), body
+        if cam.kind == "read":
+            read = parse_stmt(f"{cam.expr} = {WRAPPER_SELF}.camera_frame({cam.expr}, bgr=True)")
+            for i, stmt in enumerate(body):
+                if _reads_capture(stmt, cam):
+                    return None, [*body[: i + 1], read, *body[i + 1 :]]
+            return None, body
         name = fresh_name(f"{cam.clip}_now", self._taken())
         block = cst.IndentedBlock(body=body).visit(_ReplaceExpr(cam.expr, cst.Name(name)))
         read = parse_stmt(f"{name} = {WRAPPER_SELF}.camera_frame({cam.expr})")
@@ -596,13 +614,20 @@ def _only_calls_on(stmt: cst.CSTNode, name: str) -> bool:
     )
 
 
-def _output(output_call: str, frames: cst.BaseExpression) -> cst.BaseExpression:
+def _output(
+    output_call: str, frames: cst.BaseExpression, *, bgr: bool = False
+) -> cst.BaseExpression:
+    """`Output(main_video=to_video(frames))`; `to_video(frames, bgr=True)` for frames made for
+    an OpenCV writer (BGR)."""
+    args = [cst.Arg(frames)]
+    if bgr:
+        args.append(cst.Arg(cst.Name("True"), keyword=cst.Name("bgr"), equal=_EQUAL))
     return cst.Call(
         func=parse_expr(output_call),
         args=[
             cst.Arg(
                 keyword=cst.Name("main_video"),
-                value=cst.Call(func=cst.Name(WRAPPER_TO_VIDEO), args=[cst.Arg(frames)]),
+                value=cst.Call(func=cst.Name(WRAPPER_TO_VIDEO), args=args),
                 equal=cst.AssignEqual(
                     whitespace_before=cst.SimpleWhitespace(""),
                     whitespace_after=cst.SimpleWhitespace(""),
@@ -612,9 +637,17 @@ def _output(output_call: str, frames: cst.BaseExpression) -> cst.BaseExpression:
     )
 
 
-def yield_statement(output_call: str, frames: cst.BaseExpression) -> cst.SimpleStatementLine:
+_EQUAL = cst.AssignEqual(
+    whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
+)
+
+
+def yield_statement(
+    output_call: str, frames: cst.BaseExpression, *, bgr: bool = False
+) -> cst.SimpleStatementLine:
     """`yield Output(main_video=to_video(frames))`."""
-    return cst.SimpleStatementLine(body=[cst.Expr(cst.Yield(value=_output(output_call, frames)))])
+    output = _output(output_call, frames, bgr=bgr)
+    return cst.SimpleStatementLine(body=[cst.Expr(cst.Yield(value=output))])
 
 
 # --------------------------------------------------------------------------------------------
@@ -717,6 +750,7 @@ def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
         keep_accumulation=keep_accumulation,
         post_name=fresh_name("postprocess", body_names | set(bindings)),
         emitted=fresh_name("emitted", body_names | set(bindings)) if offset_slices(plan) else "",
+        bgr=_bgr_sink(fl.sink, fn_node),
     )
     output_call = output_class
     builder = _Builder(plan, d, output_call, pipeline_var)
@@ -784,6 +818,7 @@ def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
         is_async=plan.is_async,
         recomputed=tuple(triggers),
         writer=builder.writer if builder.writer != "none" else writer,
+        bgr=d.bgr,
     )
 
 
@@ -799,15 +834,65 @@ def _writer_opening(
         return "none", set()
     writer: WriterFate = "kept" if fl.sink.target.startswith("self.") else "none"
     drop: set[int] = set()
+    lazy = _lazy_openings(wrapper, fn_node, fl.sink.target)
     for pre in plan.pre_loop:
         if fl.sink.target not in pre.defines:
             continue
         line = pre.span.start_line
-        used_elsewhere = _reads_outside(wrapper, fn_node, epilogue_lines | {line}, fl.sink.span)
+        skip = epilogue_lines | {line} | lazy
+        used_elsewhere = _reads_outside(wrapper, fn_node, skip, fl.sink.span)
         writer = "kept" if fl.sink.target in used_elsewhere else "removed"
         if writer == "removed":
-            drop.add(line)  # the writer is never opened: no file is written
+            drop |= {line} | lazy  # the writer is never opened: no file is written
     return writer, drop
+
+
+OPENCV_WRITERS = frozenset({"VideoWriter", "imwrite"})
+
+
+def _bgr_sink(sink: Sink, fn: cst.FunctionDef) -> bool:
+    """The frames go to an OpenCV writer (`cv2.imwrite`, a `cv2.VideoWriter`), which takes BGR:
+    the stream shows them as RGB."""
+    if sink.kind != "writer":
+        return False
+    if sink.call.split(".")[-1] in OPENCV_WRITERS:
+        return True
+    for node in iter_nodes(fn.body):
+        if isinstance(node, cst.Assign) and isinstance(node.value, cst.Call):
+            func = code_of(node.value.func).strip().split(".")[-1]
+            targets = {code_of(t.target).strip() for t in node.targets}
+            if func in OPENCV_WRITERS and sink.target in targets:
+                return True
+    return False
+
+
+def _lazy_openings(wrapper: MetadataWrapper, fn: cst.FunctionDef, target: str) -> set[int]:
+    """Lines of `if writer is None: ... writer = open_writer(...)` (or `if not writer:`): the
+    writer opened at the first frame, once its size is known."""
+    positions = wrapper.resolve(PositionProvider)
+    out: set[int] = set()
+    for node in iter_nodes(fn.body):
+        if not isinstance(node, cst.If) or node.orelse is not None:
+            continue
+        test = node.test
+        if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+            tested = code_of(test.expression).strip()
+        elif (
+            isinstance(test, cst.Comparison)
+            and len(test.comparisons) == 1
+            and isinstance(test.comparisons[0].operator, cst.Is)
+            and code_of(test.comparisons[0].comparator).strip() == "None"
+        ):
+            tested = code_of(test.left).strip()
+        else:
+            continue
+        opens = any(
+            isinstance(n, cst.AssignTarget) and code_of(n.target).strip() == target
+            for n in iter_nodes(node.body)
+        )
+        if tested == target and opens:
+            out.add(positions[node].start.line)
+    return out
 
 
 def _comprehension_plan(plan: Plan, wrapper: MetadataWrapper) -> Plan:
@@ -941,6 +1026,17 @@ def _loop_reads(wrapper: MetadataWrapper, span: Span, skip: Span | None = None) 
         for n in iter_nodes(loop)
         if isinstance(n, cst.Name) and id(n) not in positions_.not_refs and id(n) not in skipped
     }
+
+
+def _reads_capture(stmt: cst.BaseStatement, cam: CameraRead) -> bool:
+    """`ok, frame = cap.read()`: the statement that reads the capture's next frame."""
+    return isinstance(stmt, cst.SimpleStatementLine) and any(
+        isinstance(small, cst.Assign)
+        and isinstance(small.value, cst.Call)
+        and code_of(small.value.func).strip() == f"{cam.clip}.read"
+        and cam.expr in referenced_names(small.targets[0].target)
+        for small in stmt.body
+    )
 
 
 def _reads_outside(

@@ -32,11 +32,11 @@ class CudaProbe:
         if self._original is not None:
             original = self._original
 
-            def to_video(frames: Any) -> Any:
+            def to_video(frames: Any, *args: Any, **kwargs: Any) -> Any:
                 device = getattr(frames, "device", None)
                 kind = getattr(device, "type", None) or "host (numpy)"
                 self.devices[kind] = self.devices.get(kind, 0) + 1
-                return original(frames)
+                return original(frames, *args, **kwargs)
 
             wrapper_module.to_video = to_video
 

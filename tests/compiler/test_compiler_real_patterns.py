@@ -629,3 +629,71 @@ def test_a_loop_over_a_clip_by_name_reads_each_element_from_the_camera() -> None
 def test_sequences_that_are_not_footage_are_not_read_from_the_camera(source: str) -> None:
     plan = plan_of(source)
     assert plan.frame_loop is not None and plan.frame_loop.camera is None
+
+
+def test_a_capture_read_in_a_while_loop_is_the_camera_read_in_bgr() -> None:
+    plan = plan_of(
+        """
+        import cv2
+
+        def cartoon(path: str, strength: float = 0.5):
+            cap = cv2.VideoCapture(path)
+            out = []
+            while True:
+                ok, frame = cap.read()
+                if not ok:
+                    break
+                out.append(edges(frame) * strength)
+            return out
+        """
+    )
+    assert plan.ok and plan.frame_loop is not None
+    cam = plan.frame_loop.camera
+    assert cam is not None and (cam.kind, cam.clip, cam.expr) == ("read", "cap", "frame")
+    assert plan.to_json()["frame_loop"]["camera"] == {
+        "kind": "read",
+        "clip": "cap",
+        "expr": "frame",
+    }
+
+
+GAN_GENERATOR = """
+    def load_checkpoints(path):
+        return build(path), build(path)
+
+    def animate(source, driving, generator, kp_detector, relative: bool = True):
+        out = []
+        for i in range(len(driving)):
+            out.append(generator(source, kp_detector(driving[i]), relative))
+        return out
+
+    if __name__ == "__main__":
+        generator, kp_detector = load_checkpoints("vox.pth")
+        animate(read("a.png"), read("b.mp4"), generator, kp_detector)
+"""
+
+
+def test_a_parameter_called_generator_that_is_a_network_comes_from_the_driver() -> None:
+    """Named like a random generator, but called (`generator(source, ...)`): a GAN's
+    generator the driver loads, not a generator a `seed` field could draw."""
+    plan = plan_of(GAN_GENERATOR)
+    assert plan.ok
+    assert "seed" not in {f.name for f in plan.state}
+    generator = next(a for a in plan.arguments if a.param == "generator")
+    assert generator.source == "driver"
+
+
+def test_a_random_generator_passed_on_as_a_keyword_is_drawn_from_a_seed_field() -> None:
+    plan = plan_of(
+        """
+        def sample(model, generator, steps: int = 8):
+            out = []
+            x = model.init(generator=generator)
+            for t in range(steps):
+                x = model.denoise(x, t)
+                out.append(x)
+            return out
+        """
+    )
+    assert "seed" in {f.name for f in plan.state}
+    assert not any(f.name == "seed" and f.live for f in plan.state)
