@@ -53,6 +53,9 @@ CODES: dict[str, Code] = {
         Code("RC301", "warning", "post-loop statement reduces across frames"),
         # Constructor.
         Code("RC401", "note", "config key without a default"),
+        # The step form (convert --target reactor-app).
+        Code("RC501", "error", "the frame loop carries state the step form cannot follow"),
+        Code("RC502", "error", "no frame loop a step can take one iteration of"),
         # reactorc itself.
         Code("RC900", "error", "internal error"),
     )
