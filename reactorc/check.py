@@ -85,14 +85,19 @@ def _diff(old: str, new: str, out_dir: Path, name: str) -> str:
 
 def committed_target(out: Path) -> str:
     """The target a committed output was converted for: the Reactor platform's manifest form
-    (`runtime: {import: ...}`) means reactor-runtime."""
+    (`runtime: {import: ...}`) means reactor-runtime, or reactor-app when the module it imports
+    is the step form's (`<name>_app`, where the generator form's is `<name>_stream`)."""
     import yaml
 
     try:
         data = yaml.safe_load((out / "reactor.yaml").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return "reactor"
-    return "reactor-runtime" if isinstance(data, dict) and "runtime" in data else "reactor"
+    if not isinstance(data, dict) or "runtime" not in data:
+        return "reactor"
+    runtime = data["runtime"] if isinstance(data["runtime"], dict) else {}
+    module = str(runtime.get("import", "")).partition(":")[0]
+    return "reactor-app" if module.endswith("_app") else "reactor-runtime"
 
 
 def run_check(

@@ -132,9 +132,7 @@ def _statement_kind(stmt: cst.BaseStatement) -> str:
         cst.Try: "a `try` statement",
         cst.TryStar: "a `try` statement",
         cst.Match: "a `match` statement",
-        cst.FunctionDef: "a nested function",
-        cst.ClassDef: "a class body",
-    }.get(type(stmt), "a statement outside any loop")
+    }.get(type(stmt), "")
 
 
 def _levels(fn: cst.FunctionDef) -> tuple[list[_Level], cst.For | cst.While]:
@@ -175,11 +173,18 @@ def _levels(fn: cst.FunctionDef) -> tuple[list[_Level], cst.For | cst.While]:
             with_node = stmt
             stmts = stmt.body.body
             continue
+        kind = _statement_kind(stmt)
+        if kind:
+            raise StepFormError(
+                "RC502",
+                f"the frame loop sits inside {kind}, which each step would enter and leave again",
+                "move the loop out of it (release what it guards after the loop), or convert "
+                "with --target reactor-runtime",
+            )
         raise StepFormError(
             "RC502",
-            f"frames are yielded inside {_statement_kind(stmt)}, not by a loop a step can take "
-            "one iteration of",
-            "yield the frames from one `for` or `while` loop, or convert with --target "
+            "frames are made outside any loop, so there is no iteration for a step to take",
+            "make the frames in one `for` or `while` loop, or convert with --target "
             "reactor-runtime",
         )
 
@@ -589,8 +594,8 @@ def _refuse_carried_bindings(fn: cst.FunctionDef, carried: set[str]) -> None:
                 "RC501",
                 f"`{name}` is bound {how} and read in a later step, which the step form cannot "
                 "keep on the clip",
-                f"assign `{name}` with a plain `=` as well, or convert with --target "
-                "reactor-runtime",
+                f"give `{name}` its value with `=` on a line of its own, or convert with "
+                "--target reactor-runtime",
                 name,
             )
 

@@ -41,11 +41,16 @@ class StreamReport:
 
     frames_before: int = 0
     frames_after: int = 0
+    sizes: list[str] = field(default_factory=list)
+    """The frame sizes received (W x H), in the order they first came."""
     noise: float = 0.0
     """Median distance of a repeated frame (a later clip before the command) to its nearest
     earlier frame: the codec's noise."""
     changed: float = 0.0
-    """Median distance of a frame after the command to its nearest frame before it."""
+    """Median distance of a frame in the second half after the command to its nearest frame
+    before it."""
+    distances: list[float] = field(default_factory=list)
+    """Each frame after the command: its distance to the nearest frame before it."""
     errors: list[str] = field(default_factory=list)
     messages: list[Any] = field(default_factory=list)
 
@@ -53,16 +58,29 @@ class StreamReport:
         return {
             "frames_before": self.frames_before,
             "frames_after": self.frames_after,
+            "sizes": self.sizes,
             "noise": round(self.noise, 2),
             "changed": round(self.changed, 2),
+            "distances": self.distances,
             "errors": self.errors,
             "messages": self.messages[:5],
         }
 
 
+def _fit(frame: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """`frame` resampled (nearest) to `shape`: a sender under load may lower the resolution."""
+    if frame.shape == shape:
+        return frame
+    rows = np.arange(shape[0]) * frame.shape[0] // shape[0]
+    cols = np.arange(shape[1]) * frame.shape[1] // shape[1]
+    return frame[np.ix_(rows, cols)]
+
+
 def _nearest(frame: np.ndarray, reference: list[np.ndarray]) -> float:
-    stack = np.stack(reference).astype(np.float32)
-    return float(np.abs(stack - frame.astype(np.float32)[None]).mean(axis=(1, 2, 3)).min())
+    shape = max((f.shape for f in reference), key=lambda s: s[0] * s[1])
+    stack = np.stack([_fit(f, shape) for f in reference]).astype(np.float32)
+    diff = np.abs(stack - _fit(frame, shape).astype(np.float32)[None])
+    return float(diff.mean(axis=(1, 2, 3)).min())
 
 
 async def _post_json(http: aiohttp.ClientSession, url: str, body: Any, **kw: Any) -> Any:
@@ -103,12 +121,12 @@ async def stream_and_command(
     data: dict[str, Any],
     frames_before: int,
     frames_after: int,
-    settle: int = 8,
     timeout: float = 90.0,
 ) -> StreamReport:
     """Stream from the server at `base` ("v1": reactor-runtime 2.x, "v3": 3.x), send
-    `command` with `data` after `frames_before` frames, then take `frames_after` more (the
-    first `settle` of them are left out: the command is still on its way)."""
+    `command` with `data` after `frames_before` frames, then take `frames_after` more; the
+    change is judged on the second half of those (frames already queued when the command
+    landed come first: up to 30 of them on 2.7.8 on a loaded machine)."""
     report = StreamReport()
     deadline = time.monotonic() + timeout
     async with aiohttp.ClientSession() as http:
@@ -124,6 +142,7 @@ async def stream_and_command(
             control.on("open", opened["control"].set)
         transceiver = pc.addTransceiver("video", direction="recvonly")
         received: asyncio.Queue[np.ndarray] = asyncio.Queue()
+        pumps: list[asyncio.Task[None]] = []
 
         @pc.on("track")
         def on_track(track: Any) -> None:
@@ -133,7 +152,7 @@ async def stream_and_command(
                         frame = await track.recv()
                         await received.put(frame.to_ndarray(format="rgb24"))
 
-            asyncio.ensure_future(pump())
+            pumps.append(asyncio.ensure_future(pump()))
 
         try:
             with peer_settings(LOOPBACK):
@@ -189,11 +208,19 @@ async def stream_and_command(
                 after.append(await asyncio.wait_for(received.get(), deadline - time.monotonic()))
         finally:
             await pc.close()
+            for task in pumps:
+                task.cancel()
             with contextlib.suppress(Exception):
                 await _post_json(http, f"{base}/stop_session", None)
+    for f in [*before, *after]:
+        size = f"{f.shape[1]}x{f.shape[0]}"
+        if size not in report.sizes:
+            report.sizes.append(size)
     half = len(before) // 2
     report.frames_before = len(before)
     report.frames_after = len(after)
     report.noise = float(np.median([_nearest(f, before[:half]) for f in before[half:]]))
-    report.changed = float(np.median([_nearest(f, before) for f in after[settle:]]))
+    distances = [_nearest(f, before) for f in after]
+    report.changed = float(np.median(distances[len(distances) // 2 :]))
+    report.distances = [round(d, 1) for d in distances]
     return report

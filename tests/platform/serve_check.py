@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lo-host", type=Path, help="lo_host.so, for a 3.x server")
     parser.add_argument("--log", type=Path, required=True, help="where the server's log goes")
     parser.add_argument("--frames-before", type=int, default=40)
-    parser.add_argument("--frames-after", type=int, default=30)
+    parser.add_argument("--frames-after", type=int, default=80)
     parser.add_argument("--ready-timeout", type=float, default=120.0)
     args = parser.parse_args(argv)
 

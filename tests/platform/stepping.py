@@ -5,14 +5,16 @@ Both forms are driven the way their runtimes drive them, minus the network: the 
 (`--target reactor` or `reactor-runtime`) is iterated, its `inference()` started again when it
 returns (the next clip); the step form (`--target reactor-app`) gets a session start, then
 `process_input()` and `generate()` per step. After the n-th output of either, the changes
-scheduled for n are written to its state, as a client's `set_<field>` lands between two steps.
+scheduled for n are written to its state, as a client's `set_<field>` lands between two steps
+(those for 0 before the first).
 
 Importable from the tests, and runnable by itself under another Python (a reactor-runtime 3.x
 environment) to do the same against the real runtime:
 
     python stepping.py GENERATOR_DIR APP_DIR --config '{...}' --changes '[[2, "prompt", "x"]]'
+    python stepping.py --jobs jobs.json
 
-prints one JSON object (see `compare`). Without reactor_runtime installed, the step form is
+prints one JSON object (see `compare`), or a list of them for `--jobs` (see `run_jobs`). Without reactor_runtime installed, the step form is
 imported against `FakeRuntime`: the handful of 3.x names the generated module uses.
 """
 
@@ -23,6 +25,7 @@ import asyncio
 import importlib.util
 import json
 import sys
+import traceback
 import types
 import typing
 from collections.abc import Iterator
@@ -44,11 +47,11 @@ def fake_reactor_runtime() -> Iterator[None]:
     and a bare ReactorApp); the real package when it is installed."""
     try:
         import reactor_runtime  # noqa: F401
-
-        yield
-        return
     except ImportError:
         pass
+    else:
+        yield
+        return
     from reactor import InputField, InputState, Output, Video
 
     class ReactorApp:
@@ -115,6 +118,7 @@ def generator_frames(
 ) -> list[np.ndarray]:
     """The generator form's outputs: `clips` clips or `max_outputs` outputs, whichever first."""
     model.state = fresh_state(model)
+    _apply(model.state, changes, 0)
     out: list[np.ndarray] = []
     ended = 0
     empty_clips = 0
@@ -140,6 +144,7 @@ def app_frames(app: Any, changes: list[Change], outputs: int) -> list[np.ndarray
     """`outputs` outputs of the step form, stepped by hand: a session start, then per step
     `process_input()` and `generate()` (a step that returns None emits nothing)."""
     app.state = fresh_state(app)
+    _apply(app.state, changes, 0)
     app.new_session()
     loop = asyncio.new_event_loop()
     out: list[np.ndarray] = []
@@ -193,14 +198,40 @@ def compare(
     }
 
 
+def run_jobs(path: Path) -> list[dict[str, Any]]:
+    """Several comparisons in one process (one torch import): `path` holds a JSON list of
+    {name, generator, app, config, changes}; each result carries its name, or its error."""
+    results = []
+    for job in json.loads(path.read_text(encoding="utf-8")):
+        try:
+            result = compare(
+                Path(job["generator"]),
+                Path(job["app"]),
+                job["config"],
+                [tuple(c) for c in job["changes"]],  # type: ignore[misc]
+            )
+        except Exception as exc:  # reported per job, so one failure does not hide the others
+            where = traceback.format_exc().strip().splitlines()[-6:]
+            result = {"equal": False, "error": f"{type(exc).__name__}: {exc}", "where": where}
+        results.append({"name": job["name"], **result})
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("generator_dir", type=Path)
-    parser.add_argument("app_dir", type=Path)
+    parser.add_argument("generator_dir", type=Path, nargs="?")
+    parser.add_argument("app_dir", type=Path, nargs="?")
     parser.add_argument("--config", default="{}", help="load()'s config, as JSON")
     parser.add_argument("--changes", default="[]", help="[[after, field, value], ...] as JSON")
     parser.add_argument("--max-outputs", type=int, default=40)
+    parser.add_argument("--jobs", type=Path, help="a JSON list of comparisons to run instead")
     args = parser.parse_args(argv)
+    if args.jobs is not None:
+        results = run_jobs(args.jobs)
+        print(json.dumps(results))
+        return 0 if all(r["equal"] for r in results) else 1
+    if args.generator_dir is None or args.app_dir is None:
+        parser.error("give GENERATOR_DIR and APP_DIR, or --jobs")
     changes = [tuple(c) for c in json.loads(args.changes)]
     result = compare(
         args.generator_dir,
