@@ -170,6 +170,14 @@ def run_check(
     if then_validate:
         from reactorc.validate import run_validate
 
+        if target == "reactor-app":
+            err.print(
+                f"{out}: --validate runs models on this project's runtime, and a reactor-app "
+                "folder needs reactor-runtime 3.x: validate the --target reactor-runtime output",
+                soft_wrap=True,
+            )
+            return 2
+
         return run_validate(out, "auto", 24, False, False, (), None, None)
     return 0
 

@@ -7,7 +7,8 @@
 # its .reactorc-spec file records the same packages (written when the install has succeeded, so
 # an interrupted build is built again).
 #
-# Python 3.12: $PYTHON312, else pyenv's newest 3.12, else python3.12 on PATH.
+# Python 3.12: $PYTHON312, else pyenv's newest 3.12 (under `pyenv root`, or ~/.pyenv), else
+# python3.12 on PATH.
 # torch: PyPI's 2.13.0 (the package index has no CPU-only build of it for Python 3.12; its
 # CUDA build runs on the CPU here). reactor-runtime 2.7.8 gets aiortc 1.15.0: it subclasses
 # aiortc's ICE gatherer, whose constructor changed in aiortc 1.16 (every offer fails there).
@@ -25,13 +26,15 @@ find_python312() {
         echo "$PYTHON312"
         return
     fi
+    local root="${PYENV_ROOT:-$HOME/.pyenv}"
     if command -v pyenv >/dev/null 2>&1; then
-        local found
-        found="$(ls -d "$(pyenv root)"/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -1 || true)"
-        if [[ -n "$found" ]]; then
-            echo "$found"
-            return
-        fi
+        root="$(pyenv root)"
+    fi
+    local found
+    found="$(ls -d "$root"/versions/3.12*/bin/python3.12 2>/dev/null | sort -V | tail -1 || true)"
+    if [[ -n "$found" ]]; then
+        echo "$found"
+        return
     fi
     if python3.12 -c "" >/dev/null 2>&1; then
         command -v python3.12

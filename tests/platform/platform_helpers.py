@@ -40,11 +40,16 @@ def convert_both(plan: Plan, pipeline: Path, tmp: Path, generator_target: str) -
     return generator, app
 
 
-def load_config(pipeline: Path, folder: Path, tmp: Path) -> dict[str, Any]:
-    """What load() gets: the generated config.yml, with what the fixture builds its pipeline
-    with on top (fixture.yaml's `construct`, a step API's `reset`)."""
+def load_config(
+    pipeline: Path, folder: Path, tmp: Path, with_fixture: bool = True
+) -> dict[str, Any]:
+    """What load() gets: the generated config.yml (what a runtime serving `folder` passes),
+    with what the fixture builds its pipeline with on top (fixture.yaml's `construct`, a step
+    API's `reset`) unless `with_fixture` is False."""
     _, _, body = split_header((folder / "config.yml").read_text(encoding="utf-8"))
     config = yaml.safe_load(body) or {}
+    if not with_fixture:
+        return config
     try:
         fx = load_fixture(pipeline.parent)
     except FixtureError:

@@ -2,7 +2,7 @@
 loopback inside a private network namespace. Run it under `unshare -n` (as root):
 
     unshare -n python serve_check.py --runtime 3.10.0 --python ENV/bin/python --folder OUT \
-        --command set_motion --data '{"motion": 3.0}'
+        --command set_motion --data '{"motion": 3.0}' --reference clip.npy --log server.log
 
 It brings `lo` up, starts the server with the runtime's own command, waits until it is ready,
 streams with `platform_client`, sends the command, stops the server and prints one JSON
@@ -28,6 +28,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy
 import platform_client
 
 HERE = Path(__file__).resolve().parent
@@ -97,8 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", required=True, help="the command's data, as JSON")
     parser.add_argument("--lo-host", type=Path, help="lo_host.so, for a 3.x server")
     parser.add_argument("--log", type=Path, required=True, help="where the server's log goes")
+    parser.add_argument(
+        "--reference", type=Path, required=True, help="the clip at the default state (.npy)"
+    )
     parser.add_argument("--frames-before", type=int, default=40)
-    parser.add_argument("--frames-after", type=int, default=80)
+    parser.add_argument(
+        "--max-frames-after", type=int, default=240, help="how long to wait for the change"
+    )
     parser.add_argument("--ready-timeout", type=float, default=120.0)
     args = parser.parse_args(argv)
 
@@ -118,21 +124,26 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             wait_ready(base, server, args.ready_timeout)
             result["ready_s"] = round(time.monotonic() - started, 1)
+            streaming = time.monotonic()
             report = asyncio.run(
                 platform_client.stream_and_command(
                     base,
                     "v1" if args.runtime.startswith("2.") else "v3",
                     args.command,
                     json.loads(args.data),
+                    numpy.load(args.reference),
                     args.frames_before,
-                    args.frames_after,
+                    args.max_frames_after,
                 )
             )
+            result["stream_s"] = round(time.monotonic() - streaming, 1)
             result.update(report.to_json())
         except Exception as exc:  # reported, with the server's log, for the test to show
             result["error"] = f"{type(exc).__name__}: {exc}"
         finally:
+            stopping = time.monotonic()
             stop(server)
+            result["stop_s"] = round(time.monotonic() - stopping, 1)
     text = args.log.read_text(encoding="utf-8", errors="replace")
     result["deprecations"] = [line for line in text.splitlines() if "deprecat" in line.lower()]
     result["log_errors"] = [
