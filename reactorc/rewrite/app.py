@@ -75,7 +75,7 @@ class StepForm:
     start_clip: str
     step: str
     finish_clip: str
-    """"" when nothing follows the loop (no statements after it, no `else:`)."""
+    """"" when no statement follows the loop (its `else:` runs in `step`)."""
     carried: tuple[str, ...]
     """The clip's attributes (the carried variables, then the `for` loop's iterator)."""
     loop_header: str
@@ -830,7 +830,6 @@ def step_form(inference: Inference) -> StepForm:
     def head(block: list[cst.BaseStatement], mode: Mode) -> list[cst.BaseStatement]:
         """Aliases and the prologue's functions a method's code uses, bound at its start."""
         refs = referenced_names(cst.IndentedBlock(body=block)) if block else set()
-        out = [parse_stmt(aliases[a]) for a in aliases if a in refs]
         wanted: set[str] = set()
         pending = [d for d in defs if d in refs]
         while pending:  # a function the code calls may call another
@@ -839,12 +838,14 @@ def step_form(inference: Inference) -> StepForm:
                 continue
             wanted.add(d)
             node = next(s for s in before if isinstance(s, cst.FunctionDef) and s.name.value == d)
-            pending += [x for x in referenced_names(node.body) if x in defs]
-        out += transform(
+            inner = referenced_names(node)
+            refs |= inner  # the aliases it uses too
+            pending += [x for x in inner if x in defs]
+        functions = transform(
             [s for s in before if isinstance(s, cst.FunctionDef) and s.name.value in wanted],
             mode,
         )
-        return out
+        return [*(parse_stmt(aliases[a]) for a in aliases if a in refs), *functions]
 
     # start_clip: the prologue level by level; a `for` loop's iterator made where it started
     start_inner: list[cst.BaseStatement] = []

@@ -121,6 +121,29 @@ def test_a_while_loop_with_break_continue_else_and_statements_after_it() -> None
     assert "pipeline.clips += 1" in form.finish_clip
 
 
+def test_a_function_made_before_the_loop_is_made_in_each_step_with_what_it_uses() -> None:
+    """It reads the step's state when called (a live field stays live) and the loaded pipeline,
+    which the step binds even where the loop itself does not use it."""
+    form = step_form(
+        generator_inference(
+            """\
+        pipeline = self.pipeline
+        num_frames = self.state.num_frames
+
+        def post(v):
+            return v * pipeline.gain * self.state.gamma
+
+        for i in range(num_frames):
+            yield Output(main_video=to_video(post(i)))
+"""
+        )
+    )
+    assert "post" not in form.carried
+    assert form.step.index("pipeline = self.pipeline") < form.step.index("def post(v):")
+    assert "return v * pipeline.gain * state.gamma" in form.step
+    assert "def post" not in form.start_clip  # only the steps call it
+
+
 REFUSED = {
     "nonlocal": (
         """

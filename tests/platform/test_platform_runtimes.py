@@ -109,7 +109,7 @@ def serve_and_command(
         "--lo-host", str(lo_host), "--log", str(tmp / "server.log"),
         "--frames-before", str(FRAMES_BEFORE), "--max-frames-after", str(frames_after),
     ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=200, check=False)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=330, check=False)
     lines = done.stdout.strip().splitlines()
     assert done.returncode == 0 and lines, done.stderr[-3000:]
     report = json.loads(lines[-1])
@@ -117,7 +117,7 @@ def serve_and_command(
     return report
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(360)
 @pytest.mark.parametrize(
     ("fixture", "target", "runtime"),
     CASES,
@@ -139,7 +139,7 @@ def test_the_converted_model_loads_streams_and_obeys_a_live_command(
         assert report["deprecations"] == [], report["deprecations"]
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(360)
 def test_a_command_that_changes_nothing_is_told_apart(tmp_path: Path, lo_host: Path) -> None:
     """The check above can fail: setting a field to the value it has leaves every frame one
     of the default clip's."""
