@@ -410,7 +410,7 @@ def render(
         "target": target,
         "names": names,
         "module": names.module,
-        "model_name": _kebab(names.model.removesuffix("Stream").removesuffix("App")),
+        "model_name": _kebab(names.model.removesuffix("App" if app else "Stream")),
         "source_name": source_path.name,
         "source_rel": rel,
         "module_name": f"_reactorc_original_{plan.source_sha256[:12] or 'source'}",

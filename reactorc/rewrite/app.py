@@ -731,16 +731,33 @@ def _returns(stmts: Iterable[cst.BaseStatement]) -> bool:
     return bool(finder.found)
 
 
-def _drop_unused_defs(stmts: list[cst.BaseStatement], defs: set[str]) -> list[cst.BaseStatement]:
-    """The prologue's functions that only later steps call stay out of start_clip."""
+def _drop_unused(stmts: list[cst.BaseStatement], names: set[str]) -> list[cst.BaseStatement]:
+    """The prologue's functions that only later steps call, and aliases (`pipeline =
+    self.pipeline`) nothing in start_clip reads, stay out of it."""
     out = []
     for s in stmts:
-        if isinstance(s, cst.FunctionDef) and s.name.value in defs:
+        bound = _binds(s)
+        if bound in names:
             rest = [x for x in stmts if x is not s]
-            if not rest or s.name.value not in referenced_names(cst.IndentedBlock(body=rest)):
+            if not rest or bound not in referenced_names(cst.IndentedBlock(body=rest)):
                 continue
         out.append(s)
     return out
+
+
+def _binds(stmt: cst.BaseStatement) -> str:
+    """The name a `def` or a one-name `x = ...` line binds ("" for anything else)."""
+    if isinstance(stmt, cst.FunctionDef):
+        return stmt.name.value
+    if (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Assign)
+        and len(stmt.body[0].targets) == 1
+        and isinstance(stmt.body[0].targets[0].target, cst.Name)
+    ):
+        return stmt.body[0].targets[0].target.value
+    return ""
 
 
 def _code(stmts: list[cst.BaseStatement]) -> str:
@@ -854,7 +871,7 @@ def step_form(inference: Inference) -> StepForm:
             parse_stmt(f"{form.clip}.{form.iterator} = iter({expr(loop.iter, 'prologue')})")
         )
     start = nest([transform(lvl.before, "prologue") for lvl in levels], start_inner, "prologue")
-    start = _drop_unused_defs(start, defs)
+    start = _drop_unused(start, defs | set(aliases))
 
     # one iteration: the loop's header decides whether the clip goes on, then its body
     ending = [
@@ -909,14 +926,11 @@ def step_form(inference: Inference) -> StepForm:
                 ]
             ),
         ),
-        parse_stmt(f"{form.clip} = self.clip"),
     ]
-    step = [
-        *starting,
-        *head(iteration, "loop"),
-        *iteration,
-        parse_stmt(f"return {form.frames}"),
-    ]
+    body = [*head(iteration, "loop"), *iteration]
+    if form.clip in referenced_names(cst.IndentedBlock(body=body)):
+        starting.append(parse_stmt(f"{form.clip} = self.clip"))
+    step = [*starting, *body, parse_stmt(f"return {form.frames}")]
 
     # after the loop
     finish: list[cst.BaseStatement] = []

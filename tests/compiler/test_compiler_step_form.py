@@ -378,3 +378,18 @@ def test_the_split_methods_make_the_generators_frames_and_side_effects(num_frame
     assert np.array_equal(np.concatenate(got)[: len(expected)], np.concatenate(expected))
     clips = generator_pipeline.clips
     assert clips >= 1 and app_pipeline.totals[:clips] == generator_pipeline.totals[:clips]
+
+
+def test_check_takes_the_step_form_from_the_folder_and_validate_refuses_it(tmp_path: Path) -> None:
+    out = tmp_path / "seed_app"
+    convert(explain(SEED), SEED, out, target="reactor-app")
+    runner = CliRunner()
+    checked = runner.invoke(app, ["check", str(SEED), "-o", str(out)])
+    assert checked.exit_code == 0, checked.output
+    assert "up to date" in checked.output
+    validated = runner.invoke(app, ["validate", str(out)])
+    assert validated.exit_code == 2
+    assert "is a --target reactor-app folder" in validated.output
+    assert "Traceback" not in validated.output
+    again = runner.invoke(app, ["check", str(SEED), "-o", str(out), "--validate"])
+    assert again.exit_code == 2 and "--target reactor-runtime output" in again.output
