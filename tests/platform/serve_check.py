@@ -57,6 +57,10 @@ def server_env(runtime: str, port: int, lo_host: Path) -> dict[str, str]:
     env.pop("PYTHONPATH", None)
     if runtime.startswith("2."):
         env["PYTHONPATH"] = str(HERE / "shims" / "aioice_loopback")
+        # 2.x handles the client's pings (and commands) on its HTTP event loop, which on a
+        # loaded machine falls behind by many seconds: its 20 s ping watchdog then ends a
+        # session whose client pings every 5 s. Its own setting gives it more room.
+        env["WEBRTC_CLIENT_PING_TIMEOUT_SECONDS"] = "120"
     else:
         env.update(HOST="127.0.0.1", PORT=str(port), STUN_SERVERS=STUN, LD_PRELOAD=str(lo_host))
     return env
