@@ -107,6 +107,8 @@ def run_check(
     loop_line: int | None,
     target: str | None,
     then_validate: bool,
+    arguments: dict[str, str] | None = None,
+    entry: Path | None = None,
 ) -> int:
     """The `check` command's body; returns the exit status. `target` None: as committed."""
     import sys
@@ -127,7 +129,7 @@ def run_check(
     if out.exists() and not out.is_dir():
         err.print(f"error: -o {out} is not a folder; pass the committed output folder")
         return 2
-    plan = plan_for(path, symbol=symbol, loop_line=loop_line)
+    plan = plan_for(path, symbol=symbol, loop_line=loop_line, arguments=arguments, entry=entry)
     try:
         files = build_files(plan, path, out, target)  # type: ignore[arg-type]
     except ConvertError as exc:
@@ -149,6 +151,10 @@ def run_check(
         convert_cmd += f" --loop-line {loop_line}"
     if target != "reactor":
         convert_cmd += f" --target {target}"
+    if entry is not None:
+        convert_cmd += f" --entry {entry}"
+    for name, expr in (arguments or {}).items():
+        convert_cmd += f" --arg '{name}={expr}'"
     if result.hand_edited:
         names = ", ".join(result.hand_edited)
         err.print(

@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from reactor._commandline import run_app
+from reactor._commandline import UsageProblem, run_app
 from rich.console import Console
 
 from reactorc import __version__
 from reactorc.analysis import plan_for
+from reactorc.analysis.hints import parse_arg_flags
+from reactorc.plan import Plan
 from reactorc.report import print_diagnostics, print_plan
 
 app = typer.Typer(
@@ -35,6 +37,23 @@ LoopLineOption = Annotated[
     typer.Option("--loop-line", min=1, help="Line of the frame loop's header."),
 ]
 """Settles which loop is the frame loop when several qualify (explain, convert, check)."""
+ArgOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--arg",
+        metavar="NAME=EXPR",
+        help="A Python expression for a parameter nothing else gives a value (repeatable).",
+    ),
+]
+"""What reactorc cannot find in the code: like `arguments:` in reactorc.yaml, and wins over it."""
+EntryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--entry",
+        metavar="SCRIPT",
+        help="The script that builds the pipeline and calls it (its setup goes into load()).",
+    ),
+]
 
 EXIT_OK = 0
 EXIT_CHECK_FAILED = 1
@@ -57,15 +76,42 @@ def _root(
     """reactorc: compile a research pipeline into a streaming model."""
 
 
+def _arguments(values: list[str] | None) -> dict[str, str]:
+    """`--arg NAME=EXPR` values; a malformed one is a usage error (one line, exit 2)."""
+    arguments, problems = parse_arg_flags(values or [])
+    if problems:
+        raise UsageProblem(problems[0])
+    return arguments
+
+
+def _plan(
+    path: Path,
+    symbol: str | None,
+    loop_line: int | None,
+    values: list[str] | None,
+    entry: Path | None,
+) -> Plan:
+    if entry is not None and not entry.is_file():
+        raise UsageProblem(
+            f"--entry {entry}: no such file; pass the script that calls the pipeline"
+        )
+    return plan_for(
+        path, symbol=symbol, loop_line=loop_line, arguments=_arguments(values), entry=entry
+    )
+
+
 @app.command()
 def explain(
     path: Annotated[Path, typer.Argument(help="The research pipeline's .py file.")],
     symbol: SymbolOption = None,
     loop_line: LoopLineOption = None,
+    arg: ArgOption = None,
+    entry: EntryOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
 ) -> None:
-    """Print the plan for PATH: the frame loop, the state, what is recomputed. Writes nothing."""
-    plan = plan_for(path, symbol=symbol, loop_line=loop_line)
+    """Print the plan for PATH: the frame loop, the state, where each argument comes from, what
+    is recomputed. Writes nothing."""
+    plan = _plan(path, symbol, loop_line, arg, entry)
     if as_json:
         sys.stdout.write(json.dumps(plan.to_json(), indent=2) + "\n")
     else:
@@ -81,6 +127,8 @@ def convert(
     out: Annotated[Path, typer.Option("--out", "-o", help="The folder to write.")],
     symbol: SymbolOption = None,
     loop_line: LoopLineOption = None,
+    arg: ArgOption = None,
+    entry: EntryOption = None,
     target: Annotated[
         str,
         typer.Option(
@@ -104,7 +152,7 @@ def convert(
     if target not in TARGETS:
         err.print(f"error: --target must be one of {', '.join(TARGETS)}, got {target!r}")
         raise typer.Exit(EXIT_CANNOT)
-    plan = plan_for(path, symbol=symbol, loop_line=loop_line)
+    plan = _plan(path, symbol, loop_line, arg, entry)
     try:
         done = convert_plan(plan, path, out, target=target, force=force)  # type: ignore[arg-type]
     except ConvertError as exc:
@@ -180,6 +228,8 @@ def check(
     out: Annotated[Path, typer.Option("--out", "-o", help="The committed output folder.")],
     symbol: SymbolOption = None,
     loop_line: LoopLineOption = None,
+    arg: ArgOption = None,
+    entry: EntryOption = None,
     target: Annotated[
         str | None,
         typer.Option(
@@ -194,7 +244,10 @@ def check(
     """Exit 1 when OUT is stale (a diff) or edited by hand (the files); 0 when current."""
     from reactorc.check import run_check
 
-    raise typer.Exit(run_check(path, out, symbol, loop_line, target, then_validate))
+    arguments = _arguments(arg)
+    raise typer.Exit(
+        run_check(path, out, symbol, loop_line, target, then_validate, arguments, entry)
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

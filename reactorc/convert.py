@@ -43,6 +43,14 @@ def build_files(
         raise ConvertError(f"unknown target {target!r}; choose one of {', '.join(TARGETS)}")
     if not plan.ok:
         raise ConvertError(f"cannot convert {source_path}", plan.diagnostics)
+    missing = [a.param for a in plan.arguments if a.source == "missing"]
+    if missing:
+        names = ", ".join(f"`{m}`" for m in missing)
+        raise ConvertError(
+            f"cannot convert {source_path}: no value for {names}; fill the reactorc.yaml stanza "
+            "above (beside the pipeline) or pass --arg NAME=EXPR / --entry SCRIPT",
+            tuple(d for d in plan.diagnostics if d.code == "RC501"),
+        )
     try:
         source = source_path.read_bytes()
     except OSError as exc:

@@ -33,9 +33,10 @@ CODES: dict[str, Code] = {
         Code("RC003", "error", "syntax error"),
         Code("RC004", "error", "the file has no code"),
         Code("RC005", "error", "the file is nested too deeply to analyse"),
+        Code("RC010", "error", "reactorc.yaml is not valid"),
         # Finding the pipeline and its frame loop.
         Code("RC101", "error", "no frame loop found"),
-        Code("RC102", "error", "the frame loop is module-level script code"),
+        Code("RC102", "note", "module-level script: setup and loop"),
         Code("RC103", "error", "several frame loops rank equally"),
         Code("RC104", "note", "frame loop chosen among several candidates"),
         Code("RC105", "error", "--symbol names nothing in the file"),
@@ -43,19 +44,29 @@ CODES: dict[str, Code] = {
         Code("RC110", "error", "blocking input inside the frame loop"),
         Code("RC111", "error", "no per-frame boundary"),
         Code("RC113", "note", "progress bar dropped"),
+        Code("RC114", "error", "producer/consumer threads"),
+        Code("RC115", "error", "one call makes a whole clip per iteration"),
+        Code("RC116", "error", "the module script cannot be split into setup and loop"),
         # State.
         Code("RC201", "note", "parameter is not state"),
-        Code("RC202", "warning", "parameter type unknown"),
+        Code("RC202", "note", "parameter type unknown"),
         Code("RC203", "warning", "default breaks its own bounds or choices"),
         Code("RC204", "note", "variadic parameter is not state"),
         Code("RC206", "note", "per-step sequence becomes a live field"),
+        Code("RC207", "note", "parameter type inferred from its use or name"),
+        Code("RC208", "note", "parameter built from a field"),
         # Dependencies and epilogue.
         Code("RC301", "warning", "post-loop statement reduces across frames"),
         # Constructor.
         Code("RC401", "note", "config key without a default"),
+        # Where arguments come from.
+        Code("RC501", "warning", "no value for a parameter"),
+        Code("RC502", "error", "the --entry script does not call the pipeline"),
+        Code("RC503", "warning", "the driver builds an argument from unknown names"),
+        Code("RC504", "note", "arguments come from the driver"),
         # The step form (convert --target reactor-app).
-        Code("RC501", "error", "the frame loop carries state the step form cannot follow"),
-        Code("RC502", "error", "no frame loop a step can take one iteration of"),
+        Code("RC601", "error", "the frame loop carries state the step form cannot follow"),
+        Code("RC602", "error", "no frame loop a step can take one iteration of"),
         # reactorc itself.
         Code("RC900", "error", "internal error"),
     )

@@ -20,6 +20,26 @@ LoopKind = Literal["for-range", "for-iter", "while", "comprehension", "generator
 SinkKind = Literal["append", "index-write", "slice-write", "cat", "writer", "yield", "return"]
 FramesPerIteration = Literal[1, "chunk"]
 Liveness = Literal["live", "restart"]
+Role = Literal["live", "restart", "input"]
+"""What a parameter of the pipeline is to the stream: a field a client changes that applies
+from the next frame (`live`) or the next clip (`restart`), or a value supplied once (`input`:
+a model, a checkpoint path, a clip) that is not a client field."""
+SourceKind = Literal[
+    "state",
+    "default",
+    "call-site",
+    "driver",
+    "entry",
+    "seed",
+    "prompt",
+    "config",
+    "sidecar",
+    "missing",
+]
+"""Where the wrapper gets a parameter's value: the client's state field, the parameter's own
+default, a literal a call site in the file passes, the file's own driver (`main()`, the
+`__main__` block, another method), a driver script (`--entry`), drawn from the `seed` field, built
+from the `prompt` field, a config.yml key, the sidecar `reactorc.yaml` / `--arg`, or nowhere yet."""
 JSONValue = None | bool | int | float | str | list[Any] | dict[str, Any]
 
 
@@ -75,6 +95,23 @@ class Sink:
 
 
 @dataclass(frozen=True)
+class CameraRead:
+    """Where the frame loop reads its input clip one frame at a time, so the wrapper can read
+    the client's camera there instead (and the clip while no client sends one).
+
+    `kind` "iter": the loop iterates the clip and `expr` is its element's name (`frame` in
+    `for frame in video`); "index": `expr` is the subscript read each iteration (`video[i]`).
+    `clip` is the clip's code (`video`)."""
+
+    kind: Literal["iter", "index"]
+    clip: str
+    expr: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"kind": self.kind, "clip": self.clip, "expr": self.expr}
+
+
+@dataclass(frozen=True)
 class FrameLoop:
     """The loop whose iterations are frames (or chunks of frames).
 
@@ -101,6 +138,8 @@ class FrameLoop:
     inner_loops: tuple[int, ...] = ()
     """Header lines of loops nested in this one that are not frames (denoising steps, tiles)."""
     is_async: bool = False
+    camera: CameraRead | None = None
+    """The input clip the loop reads frame by frame, when it reads one."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -117,6 +156,7 @@ class FrameLoop:
             "condition": self.condition,
             "inner_loops": list(self.inner_loops),
             "is_async": self.is_async,
+            "camera": self.camera.to_json() if self.camera is not None else None,
             "span": self.span.to_json(),
             "body_span": self.body_span.to_json(),
         }
@@ -152,6 +192,12 @@ class StateField:
     span: Span | None = None
     per_step: bool = False
     """True when the field is an element of a per-step sequence (see PerStepSequence)."""
+    param: str = ""
+    """The original parameter the field stands for ("" = the one of the same name); a list of
+    prompts becomes a `prompt` field, a noise tensor a `seed` field."""
+    source: str = "default"
+    """Where its default comes from: `default` (the parameter's), `call-site`, `driver`,
+    `entry`, `sidecar`, or `neutral` (none found: "", 0, False)."""
 
     @property
     def liveness(self) -> Liveness:
@@ -174,6 +220,8 @@ class StateField:
             "reason": self.reason,
             "description": self.description,
             "per_step": self.per_step,
+            "param": self.param or self.name,
+            "source": self.source,
         }
 
 
@@ -262,6 +310,9 @@ class PreLoopStatement:
     depends_on: tuple[str, ...]
     defines: tuple[str, ...]
     reads: tuple[str, ...] = ()
+    synthetic: bool = False
+    """Not in the source: the wrapper's own statement that builds a parameter from a field
+    (`text_prompts = [prompt]`, noise drawn from `seed`); its span's lines are <= 0."""
 
     @property
     def recompute_on_change(self) -> bool:
@@ -269,11 +320,12 @@ class PreLoopStatement:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "line": self.span.start_line,
-            "end_line": self.span.end_line,
+            "line": None if self.synthetic else self.span.start_line,
+            "end_line": None if self.synthetic else self.span.end_line,
             "code": self.code,
             "depends_on": list(self.depends_on),
             "defines": list(self.defines),
+            "synthetic": self.synthetic,
         }
 
 
@@ -333,11 +385,80 @@ class PerStepSequence:
 
 
 @dataclass(frozen=True)
+class Argument:
+    """Where the wrapper gets one parameter of the pipeline, and what it is to the stream.
+
+    `field` names the state field that gives its value (live/restart roles; "" for inputs).
+    `code` is the expression the wrapper evaluates: for inputs once in `load()` after the setup
+    statements, for converted fields (a prompt list, noise from a seed) each clip and when the
+    field changes; "" when the value is the field itself. `detail` says in words where it came
+    from (`main() line 120: args.prompt`)."""
+
+    param: str
+    role: Role
+    source: SourceKind
+    field: str = ""
+    code: str = ""
+    config_key: str = ""
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "param": self.param,
+            "role": self.role,
+            "source": self.source,
+            "field": self.field,
+            "code": self.code,
+            "config_key": self.config_key,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What the wrapper's `load()` runs before it can call the pipeline: the statements of a
+    driver (the file's `main()`/`__main__` block/another method, or an `--entry` script) that
+    build the pipeline object and its inputs, in order, as code of that driver's file.
+
+    `config` lists the options those statements read (argparse defaults become config.yml keys);
+    `namespace` is the variable the options are read through (`args`), built in `load()` from
+    config.yml; `pipeline_expr` builds the pipeline object ("" = the constructor from config);
+    `names` are the variables `inference()` takes from what `load()` computed."""
+
+    origin: str
+    path: str
+    statements: tuple[str, ...]
+    config: tuple[ConfigKey, ...] = ()
+    namespace: str = ""
+    pipeline_expr: str = ""
+    names: tuple[str, ...] = ()
+    imports: tuple[str, ...] = ()
+    """Top-level imports of the driver's file (for an `--entry` script or a module script)."""
+    rng: tuple[str, ...] = ()
+    """Random generators the setup seeds ("torch", "numpy", "random"): their state after
+    `load()` is restored at the start of every clip, so each clip draws what the original's
+    run drew after the same setup."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "path": self.path,
+            "statements": list(self.statements),
+            "config": [k.to_json() for k in self.config],
+            "namespace": self.namespace,
+            "pipeline_expr": self.pipeline_expr,
+            "names": list(self.names),
+            "rng": list(self.rng),
+        }
+
+
+@dataclass(frozen=True)
 class KeptWrapper:
     """A decorator or context manager around the pipeline or its loop that the wrapper keeps
-    (`@torch.no_grad()`, `torch.inference_mode()`, autocast)."""
+    (`@torch.no_grad()`, `torch.inference_mode()`, autocast); kind "call" is the grad mode the
+    driver calls the pipeline under, which decorates `inference()` too."""
 
-    kind: Literal["decorator", "with"]
+    kind: Literal["decorator", "with", "call"]
     code: str
     span: Span
 
@@ -401,6 +522,18 @@ class Plan:
     reset_method: str = ""
     """For a step API: the name of the class's episode-reset method ("reset"), "" when it has
     none (the wrapper then only calls step())."""
+    arguments: tuple[Argument, ...] = ()
+    """Every parameter of the pipeline with its role and where its value comes from."""
+    setup: Setup | None = None
+    """The driver statements `load()` runs, when a driver supplies arguments or the object."""
+    after_call: tuple[EpilogueStatement, ...] = ()
+    """What the driver does to the pipeline's result before saving it (`video[0].permute(...)`),
+    applied to each chunk after the pipeline's own epilogue; the driver's code."""
+    result_name: str = ""
+    """The name `after_call` reads the pipeline's result as."""
+    lowered_source: str = ""
+    """For a module script: the file with its script code laid out as the function
+    `__reactorc_script__` (same line numbers), which rewrite reads instead of the file."""
 
     @property
     def ok(self) -> bool:
@@ -440,4 +573,13 @@ class Plan:
             "candidates": [c.to_json() for c in self.candidates],
             "diagnostics": [d.to_json() for d in self.diagnostics],
             "reset_method": self.reset_method,
+            "arguments": [a.to_json() for a in self.arguments],
+            "setup": self.setup.to_json() if self.setup else None,
+            "after_call": [s.to_json() for s in self.after_call],
+            "lowered": bool(self.lowered_source),
+            "result_name": self.result_name,
         }
+
+    def argument(self, param: str) -> Argument | None:
+        """The argument for parameter `param`, None when the plan has none for it."""
+        return next((a for a in self.arguments if a.param == param), None)

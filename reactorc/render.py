@@ -23,12 +23,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import jinja2
+import yaml
 
 from reactorc import __version__
 from reactorc import templates as templates_package
+from reactorc.analysis._cst import words
 from reactorc.plan import Plan, Sink, StateField
 from reactorc.rewrite import Inference, rewrite
 from reactorc.rewrite.app import step_form
+from reactorc.rewrite.setup import Load, SetupError, load_body
 
 Target = Literal["reactor", "reactor-runtime", "reactor-app"]
 TARGETS: tuple[str, ...] = ("reactor", "reactor-runtime", "reactor-app")
@@ -111,7 +114,11 @@ def body_hash(body: str) -> str:
 
 
 def names_for(plan: Plan, source_path: Path, target: Target = "reactor") -> Names:
-    base = plan.class_name or _camel(plan.function_name or source_path.stem)
+    stem_base = _camel(source_path.stem)
+    if plan.symbol_kind == "module":
+        base = stem_base  # a script is named after its file
+    else:
+        base = plan.class_name or _camel(plan.function_name or source_path.stem)
     stem = re.sub(r"\W", "_", source_path.stem) or "pipeline"
     if stem[0].isdigit() or keyword.iskeyword(stem):
         stem = f"_{stem}"
@@ -126,7 +133,12 @@ def names_for(plan: Plan, source_path: Path, target: Target = "reactor") -> Name
 
 
 def _camel(name: str) -> str:
-    return "".join(p[:1].upper() + p[1:] for p in re.split(r"[_\W]+", name) if p) or "Pipeline"
+    """`render_path` -> `RenderPath`; a name that would start with a digit (a file called
+    `1x_generate.py`) gets a `Pipeline` prefix, so every class name is an identifier."""
+    camel = "".join(p[:1].upper() + p[1:] for p in re.split(r"[_\W]+", name) if p)
+    if not camel or not camel.isidentifier():
+        camel = f"Pipeline{camel}"
+    return camel
 
 
 def _kebab(name: str) -> str:
@@ -177,23 +189,88 @@ def config_entries(plan: Plan) -> list[ConfigEntry]:
         out.append(
             ConfigEntry("reset", "{}", "keyword arguments of reset() at the start of each episode")
         )
+    if plan.setup is not None and plan.setup.pipeline_expr:
+        out = []  # the driver builds the pipeline: config.yml holds its options
+    seen = {e.key for e in out}
+    if plan.setup is not None:
+        for key in plan.setup.config:
+            if key.name in seen:
+                continue
+            seen.add(key.name)
+            if not key.has_default:
+                out.append(ConfigEntry(key.name, "null", "required: set it (no default)"))
+            else:
+                out.append(_entry(key.name, key.default_code))
+    for arg in plan.arguments:
+        if arg.source == "config" and arg.config_key not in seen:
+            seen.add(arg.config_key)
+            out.append(ConfigEntry(arg.config_key, "null", f"required: the `{arg.param}` argument"))
     return out
 
 
+READ_WORDS = frozenset(
+    {
+        "ckpt",
+        "checkpoint",
+        "weights",
+        "pretrained",
+        "model",
+        "image",
+        "img",
+        "audio",
+        "wav",
+        "video",
+        "input",
+        "source",
+        "src",
+        "data",
+        "dataset",
+        "config",
+        "cfg",
+    }
+)
+WRITE_WORDS = frozenset({"out", "output", "save", "result", "res", "dst", "dest", "log", "logs"})
+PATH_NAMES = frozenset({"path", "dir", "file", "folder", "ckpt", "checkpoint", "root", "filename"})
+
+
+def read_paths(plan: Plan) -> tuple[str, ...]:
+    """Config keys that name a file or folder the pipeline reads (a checkpoint, an image, a
+    dataset): load() warns, naming the key, when one that is written as a local file does not
+    exist, before the original fails somewhere deeper. Where outputs go is not checked."""
+    out = []
+    for entry in config_entries(plan):
+        w = words(entry.key)
+        try:
+            value = yaml.safe_load(entry.value)
+        except yaml.YAMLError:
+            value = None
+        if not isinstance(value, (str, type(None))):
+            continue  # `weights_seed: 0` is not a path
+        reads = w & READ_WORDS or w <= PATH_NAMES  # `ckpt_path`, or just `path`
+        if w & PATH_NAMES and reads and not w & WRITE_WORDS:
+            out.append(entry.key)
+    return tuple(out)
+
+
 def required_config(plan: Plan) -> tuple[str, ...]:
-    """Config keys the constructor needs and has no default for: load() names them if unset."""
+    """Config keys that have no default (the constructor's, the driver's required options,
+    paths given as arguments): load() names them if unset."""
+    out: list[str] = []
     cons = plan.constructor
-    if plan.symbol_kind == "function" or not plan.class_name:
-        return ()
-    if cons.kind == "config":
-        return tuple(dict.fromkeys(k.name for k in cons.keys if not k.has_default))
-    if cons.kind == "kwargs":
-        return tuple(
-            p.name
-            for p in cons.params
-            if not p.default_code and p.kind not in ("var_positional", "var_keyword")
-        )
-    return ()
+    driver_builds = plan.setup is not None and bool(plan.setup.pipeline_expr)
+    if plan.class_name and plan.symbol_kind != "function" and not driver_builds:
+        if cons.kind == "config":
+            out += [k.name for k in cons.keys if not k.has_default]
+        elif cons.kind == "kwargs":
+            out += [
+                p.name
+                for p in cons.params
+                if not p.default_code and p.kind not in ("var_positional", "var_keyword")
+            ]
+    if plan.setup is not None:
+        out += [k.name for k in plan.setup.config if not k.has_default]
+    out += [a.config_key for a in plan.arguments if a.source == "config"]
+    return tuple(dict.fromkeys(out))
 
 
 def _entry(name: str, code: str) -> ConfigEntry:
@@ -372,6 +449,45 @@ def _load_kind(plan: Plan) -> str:
     return "plain"
 
 
+def _load(plan: Plan, text: str, source_path: Path) -> Load | None:
+    """`load()`'s statements from the plan's driver (the entry script read again)."""
+    import libcst as cst
+
+    entry = None
+    if plan.setup is not None and plan.setup.path:
+        try:
+            entry = cst.parse_module(decode_source(Path(plan.setup.path).read_bytes()))
+        except (OSError, cst.ParserSyntaxError) as exc:
+            raise RenderError(f"cannot read the --entry script {plan.setup.path}: {exc}") from None
+    try:
+        return load_body(plan, cst.parse_module(text), entry)
+    except SetupError as exc:
+        raise RenderError(str(exc)) from None
+
+
+def _entry_rel(plan: Plan, out_dir: Path) -> str:
+    if plan.setup is None or not plan.setup.path:
+        return ""
+    return Path(os.path.relpath(Path(plan.setup.path).resolve(), out_dir.resolve())).as_posix()
+
+
+def _load_doc(plan: Plan, load: Load | None) -> str:
+    if load is None or plan.setup is None:
+        if load is not None:
+            return "Build the original pipeline and its arguments once, before any client."
+        return "Build the original pipeline once, before any client, from config.yml."
+    return f"Build the pipeline and its arguments once, as {plan.setup.origin} does."
+
+
+def _constructor_keys(plan: Plan, load: Load | None) -> tuple[str, ...]:
+    """With the driver's options also in config.yml, the constructor takes only its own keys."""
+    if load is None or not load.options or plan.constructor.kind != "kwargs":
+        return ()
+    return tuple(
+        p.name for p in plan.constructor.params if p.kind not in ("var_positional", "var_keyword")
+    )
+
+
 def render(
     plan: Plan,
     source: bytes,
@@ -380,15 +496,31 @@ def render(
     target: Target = "reactor",
 ) -> dict[str, str]:
     """The output folder's files for `plan`, as {file name: text}; nothing is written."""
-    text = decode_source(source)
+    text = plan.lowered_source or decode_source(source)
     names = names_for(plan, source_path, target)
     inference = rewrite(plan, text, names.output)
     app = step_form(inference) if target == "reactor-app" else None
+    load = _load(plan, text, source_path)
     rel = Path(os.path.relpath(source_path.resolve(), out_dir.resolve())).as_posix()
     imports = [g.import_code for g in inference.globals if g.import_code]
     if app is not None:
         imports.append("import copy")  # process_input() copies the state for the step
     module_names = [g.name for g in inference.globals if not g.import_code and not g.alias]
+    if load is not None:
+        imports += [code for _, code in load.globals if code]
+        imports += ["import argparse"] if load.options else []
+        imports += ["from types import SimpleNamespace"] if load.arguments else []
+        module_names += [n for n, code in load.globals if not code and n not in module_names]
+    script = plan.symbol_kind == "module"
+    imports += ["import ast"] if script or (plan.setup is not None and plan.setup.path) else []
+    imports += ["import builtins"] if script else []
+    imports += ["import sys", "from pathlib import Path", "import numpy"]
+    imports += [] if script else ["import importlib.util"]
+    if any(f.type == "choice" and f.choices and not f.enum for f in plan.state):
+        imports.append("from typing import Literal")
+    rng = plan.setup.rng if plan.setup is not None else ()
+    imports += ["import torch"] if "torch" in rng else []
+    imports += ["import random"] if "random" in rng else []
     aliased = [(g.alias, g.name) for g in inference.globals if g.alias]
     cls = plan.constructor.class_name or plan.class_name
     if cls and plan.symbol_kind != "function" and cls not in module_names:
@@ -430,12 +562,20 @@ def render(
         "example": example,
         "restart_fields": [f.name for f in plan.state if not f.live],
         "chunked": fl.frames_per_iteration == "chunk",
+        "camera": fl.camera is not None,
         "inference": inference,
         "summary": _summary(plan),
         "load_kind": _load_kind(plan),
+        "load": load,
+        "script": script,
+        "rng": plan.setup.rng if plan.setup is not None else (),
+        "entry_rel": _entry_rel(plan, out_dir),
+        "load_doc": _load_doc(plan, load),
+        "constructor_keys": _constructor_keys(plan, load),
         "load_target": f"`{cls}`" if _load_kind(plan) != "none" else "nothing (a plain function)",
         "config_entries": config_entries(plan),
         "required_config": required_config(plan),
+        "read_paths": read_paths(plan),
         "notes": _notes(plan, inference),
         "app": app,
         "read_config": target != "reactor",
@@ -460,9 +600,10 @@ def render(
     return out
 
 
-def _import_order(line: str) -> tuple[str, int, str]:
-    """isort's order within a block: by module, `import x` before `from x import y`."""
-    return (_top_module(line), 0 if line.startswith("import ") else 1, line)
+def _import_order(line: str) -> tuple[int, str, str]:
+    """isort's order within a block (as ruff applies it): `import x` lines, then `from x import
+    y` lines, each by module."""
+    return (0 if line.startswith("import ") else 1, line.split()[1], line)
 
 
 def _top_module(line: str) -> str:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from reactorc.analysis.hints import stanza
 from reactorc.diagnostics import Diagnostic, shorten
 from reactorc.plan import Plan
 
@@ -22,6 +24,8 @@ def print_plan(plan: Plan, console: Console) -> None:
         return
     loop = plan.frame_loop
     kind = {"module": "module-level script"}.get(plan.symbol_kind, plan.symbol_kind)
+    if plan.symbol_kind == "module" and plan.symbol != "<module>":
+        kind = "a script in a function: it parses its own options"
     _print(
         console, Text.assemble(("pipeline ", "bold"), (plan.symbol, "bold green"), f"  ({kind})")
     )
@@ -49,6 +53,12 @@ def print_plan(plan: Plan, console: Console) -> None:
         _print(console, "  decode after the loop: applied to each chunk")
     if plan.kept:
         _print(console, "  kept: " + ", ".join(f"`{k.code}`" for k in plan.kept))
+    if loop.camera is not None:
+        _print(
+            console,
+            f"  input clip `{loop.camera.clip}` read as `{loop.camera.expr}`: the wrapper reads "
+            "the client's camera there (the clip while none sends)",
+        )
 
     if plan.state:
         table = Table(title="state", title_justify="left", show_lines=False)
@@ -67,10 +77,29 @@ def print_plan(plan: Plan, console: Console) -> None:
         _print(console, "  live: from the next frame; restart: from the next clip", style="dim")
         for f in plan.state:
             _print(console, f"  {f.name}: {f.reason}", style="dim")
-    if plan.non_state:
-        _print(console, Text("not state (supplied by load())", "bold"))
-        for p in plan.non_state:
-            _print(console, f"  {p.param.name}: {p.reason}")
+    if plan.arguments:
+        _print(console, Text("arguments (where each parameter's value comes from)", "bold"))
+        for a in plan.arguments:
+            where = {
+                "state": f"the `{a.field}` field",
+                "seed": f"drawn from the `{a.field}` field",
+                "prompt": f"built from the `{a.field}` field",
+                "default": f"its default `{shorten(a.code, 40)}`",
+                "config": f"config.yml `{a.config_key}`",
+                "missing": "nothing yet: see the stanza below",
+            }.get(a.source, a.detail)
+            _print(console, f"  {a.param} ({a.role}): {where}")
+    if plan.setup is not None:
+        _print(console, Text.assemble(("load() runs ", "bold"), plan.setup.origin))
+        for code in plan.setup.statements:
+            _print(console, f"  {shorten(code, 76)}")
+    missing = {a.param: a.code for a in plan.arguments if a.source == "missing"}
+    if missing:
+        _print(
+            console,
+            Text("to convert it, say what to pass in reactorc.yaml beside the pipeline:", "bold"),
+        )
+        _print(console, stanza(Path(plan.source_path).name, missing))
     recomputed = [s for s in plan.pre_loop if s.depends_on]
     if recomputed:
         _print(console, Text("recomputed when a field changes", "bold"))

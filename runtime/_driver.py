@@ -24,10 +24,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from reactor._inputs import BufferClosed
 from reactor._model import ReactorPipeline
 from reactor._output import TrackSpec, split_output
 
 log = logging.getLogger("reactor.driver")
+
+IDLE_WAIT = 0.01
+"""Seconds the generator rests after yielding None (a turn with nothing to show, e.g. no input
+frame yet) unless something wakes it sooner: an input frame, a state update, the stop."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,38 @@ class _EmptyRunError(RuntimeError):
     pass
 
 
+class _Nudge:
+    """Wakes a generator resting after a None yield, on its worker thread or, for an async
+    generator, in the event loop it runs in."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._async: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
+
+    def set(self) -> None:
+        self._event.set()
+        waiter = self._async
+        if waiter is not None:
+            with contextlib.suppress(RuntimeError):  # that loop has closed
+                waiter[0].call_soon_threadsafe(waiter[1].set)
+
+    def clear(self) -> None:
+        self._event.clear()
+        if self._async is not None:
+            self._async[1].clear()
+
+    def wait(self, timeout: float) -> None:
+        self._event.wait(timeout)
+
+    async def wait_async(self, timeout: float) -> None:
+        if self._async is None or self._async[0] is not asyncio.get_running_loop():
+            self._async = (asyncio.get_running_loop(), asyncio.Event())
+            if self._event.is_set():
+                self._async[1].set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._async[1].wait(), timeout)
+
+
 class Driver:
     """Drives one pipeline instance's generator on a worker thread for one session."""
 
@@ -115,6 +152,7 @@ class Driver:
         self._largest_batch = 1
         self._cycle_start: float | None = None
         self._async_step: tuple[asyncio.AbstractEventLoop, Any] | None = None
+        self._nudge = _Nudge()
         self.restarts = 0
         self.steps = 0
 
@@ -131,6 +169,12 @@ class Driver:
         """Run `action` on the worker thread before the generator's next step."""
         with self._pending_lock:
             self._pending.append(action)
+        self._nudge.set()
+
+    def nudge(self) -> None:
+        """Something the model may be waiting for happened (an input frame arrived): a
+        generator resting after a None yield steps again now. Safe from any thread."""
+        self._nudge.set()
 
     def release(self, frames: int) -> None:
         """The consumer has played out `frames` frames: make room for more."""
@@ -141,6 +185,7 @@ class Driver:
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Stop the generator and join the thread; False if a model step outlived `timeout`."""
+        self._nudge.set()
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -269,12 +314,14 @@ class Driver:
             while not self._stopping:
                 self._apply_pending()
                 started = self._clock()
+                self._nudge.clear()  # a frame arriving during the step wakes the rest after it
                 try:
                     value = next(gen)
                 except StopIteration:
                     return yielded
                 self.steps += 1
                 if value is None:
+                    self._nudge.wait(IDLE_WAIT)
                     continue
                 yielded += 1
                 if not self._emit(value, started, run):
@@ -295,12 +342,14 @@ class Driver:
                 while not self._stopping:
                     self._apply_pending()
                     started = self._clock()
+                    self._nudge.clear()
                     try:
                         value = await agen.__anext__()
                     except StopAsyncIteration:
                         return yielded
                     self.steps += 1
                     if value is None:
+                        await self._nudge.wait_async(IDLE_WAIT)
                         continue
                     yielded += 1
                     if not self._emit(value, started, run):
@@ -343,6 +392,10 @@ class Driver:
                             "inference() returned without yielding a frame; it must yield "
                             "at least one frame per run"
                         )
+                except BufferClosed:
+                    # The session is ending: its input tracks close before the driver stops.
+                    self._wait_for_stop()
+                    break
                 except Exception as exc:
                     if self._stopping:
                         break
@@ -356,6 +409,11 @@ class Driver:
                 self._apply_pending()
             finally:
                 self._deliver(None)
+
+    def _wait_for_stop(self) -> None:
+        with self._cond:
+            while not self._stopping:
+                self._cond.wait()
 
     def _report(self, exc: BaseException) -> bool:
         """Log and report a model failure; True when the generator may start again."""

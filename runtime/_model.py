@@ -11,12 +11,13 @@ import asyncio
 import dataclasses
 import inspect
 import re
-import sys
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from reactor._annotations import resolve_annotation
+from reactor._inputs import InputBuffer, InputTrackSpec, MediaInput, buffer_for, declared_inputs
 from reactor._state import (
     MISSING,
     FieldInfo,
@@ -30,7 +31,10 @@ from reactor._state import (
 _EVENT_ATTR = "__reactor_event__"
 _CONNECTED_ATTR = "__reactor_connected__"
 _DISCONNECTED_ATTR = "__reactor_disconnected__"
-_RESERVED_NAMES = frozenset({"connected", "disconnected", "ping", "requestSchema"})
+_FILE_UPLOADED_ATTR = "__reactor_file_uploaded__"
+_RESERVED_NAMES = frozenset(
+    {"connected", "disconnected", "ping", "requestSchema", "requestCapabilities", "fileUploaded"}
+)
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,19 @@ def disconnected(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
+def file_uploaded(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a method to run when the client announces an uploaded file (the `fileUploaded`
+    message its `uploadFile()` sends); it takes one parameter, `uploaded_file`."""
+    params = [p for p in inspect.signature(func).parameters if p != "self"]
+    if params != ["uploaded_file"]:
+        raise TypeError(
+            f"@file_uploaded {func.__qualname__}() must take exactly one parameter named "
+            f"'uploaded_file', got {params}"
+        )
+    setattr(func, _FILE_UPLOADED_ATTR, True)
+    return func
+
+
 def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
@@ -181,7 +198,9 @@ class _ModelBase:
     _events: ClassVar[dict[str, EventSpec]] = {}
     _on_connected: ClassVar[tuple[str, ...]] = ()
     _on_disconnected: ClassVar[tuple[str, ...]] = ()
+    _on_file_uploaded: ClassVar[tuple[str, ...]] = ()
     _state_class: ClassVar[type[InputState] | None] = None
+    _media_input: ClassVar[tuple[str, type[MediaInput]] | None] = None
 
     state: Any
 
@@ -191,6 +210,7 @@ class _ModelBase:
         events: dict[str, EventSpec] = {}
         hooks_on: list[str] = []
         hooks_off: list[str] = []
+        hooks_upload: list[str] = []
         for klass in reversed(cls.__mro__):
             for attr, value in vars(klass).items():
                 mark = getattr(value, _EVENT_ATTR, None)
@@ -202,10 +222,14 @@ class _ModelBase:
                     hooks_on.append(attr)
                 if getattr(value, _DISCONNECTED_ATTR, False) and attr not in hooks_off:
                     hooks_off.append(attr)
+                if getattr(value, _FILE_UPLOADED_ATTR, False) and attr not in hooks_upload:
+                    hooks_upload.append(attr)
         cls._events = events
         cls._on_connected = tuple(hooks_on)
         cls._on_disconnected = tuple(hooks_off)
+        cls._on_file_uploaded = tuple(hooks_upload)
         cls._state_class = _declared_state(cls)
+        cls._media_input = declared_inputs(cls)
         fps = cls.__dict__.get("fps")
         if fps is not None and (
             isinstance(fps, bool) or not isinstance(fps, int | float) or not fps > 0
@@ -217,6 +241,12 @@ class _ModelBase:
         self._send_fn: Callable[[dict[str, Any]], Awaitable[None]] | None = None
         state_cls = type(self)._state_class
         self.state = state_cls() if state_cls is not None else None
+        self._input_buffers: dict[str, InputBuffer] = {}
+        handle = type(self)._media_input
+        if handle is not None:
+            attr, input_cls = handle
+            self._input_buffers = {t.name: buffer_for(t) for t in input_cls.tracks()}
+            setattr(self, attr, input_cls(**self._input_buffers))
 
     def load(self, config: dict[str, Any]) -> None:
         """Runs once before any client: load weights, warm up. `config` is config.yml."""
@@ -239,28 +269,15 @@ class _ModelBase:
         return cls._state_class
 
     @classmethod
+    def input_tracks(cls) -> tuple[InputTrackSpec, ...]:
+        """The tracks the model reads from its client (its `MediaInput` handle's), in order."""
+        handle = cls._media_input
+        return handle[1].tracks() if handle is not None else ()
+
+    @classmethod
     def events(cls) -> dict[str, EventSpec]:
         """The model's `@event` commands by wire name."""
         return dict(cls._events)
-
-
-def resolve_annotation(cls: type, name: str) -> Any:
-    """The class's annotation `name`, evaluated if it is a string (postponed annotations)."""
-    for klass in cls.__mro__:
-        own = inspect.get_annotations(klass)
-        if name in own:
-            annotation = own[name]
-            if isinstance(annotation, str):
-                module = sys.modules.get(klass.__module__)
-                namespace = dict(vars(module)) if module is not None else {}
-                try:
-                    return eval(annotation, namespace, dict(vars(klass)))
-                except NameError as exc:
-                    raise TypeError(
-                        f"{cls.__qualname__}.{name}: cannot resolve its type ({exc})"
-                    ) from None
-            return annotation
-    return None
 
 
 def _declared_state(cls: type) -> type[InputState] | None:

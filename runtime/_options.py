@@ -23,3 +23,11 @@ class ServeOptions:
     turn: tuple[str, ...] = field(default_factory=tuple)
     ping_timeout: float = 20.0
     """Seconds without a client ping before its session is dropped."""
+    max_upload_bytes: int = 100 * 1024 * 1024
+    """Largest file a client may upload (a session may upload 256 MiB in all, or this if more)."""
+    max_uploads: int = 16
+    """Files one session may upload."""
+    upload_types: tuple[str, ...] = ()
+    """Content types a client may upload (`image/*` wildcards); empty accepts any."""
+    upload_wait: float = 10.0
+    """Seconds a command naming an upload waits for the upload's bytes."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+from reactor._annotations import resolve_annotation
 
 
 class Video:
@@ -22,9 +23,14 @@ class Video:
 
 
 class Audio:
-    """An audio track: int16 samples `(channels, samples)`; subclass to change `sample_rate`."""
+    """An audio track: int16 samples `(channels, samples)`; subclass to change `sample_rate`.
+
+    On an input track (`MediaInput`) the model receives mono `(1, M)` samples at `sample_rate`,
+    whatever the client sent."""
 
     sample_rate: ClassVar[int] = 48000
+    buffer_seconds: ClassVar[float | None] = None
+    """Input tracks only: hold this many seconds of audio (None: 128 frames, however long)."""
 
 
 @dataclass(frozen=True)
@@ -187,8 +193,6 @@ def tracks_for_model(model_cls: type) -> tuple[TrackSpec, ...]:
     subclass defined in the model's module counts (Reactor's behaviour: outputs are declared,
     not returned); with none, the model has one video track, `main_video`.
     """
-    from reactor._model import resolve_annotation
-
     declared = resolve_annotation(model_cls, "output")
     if isinstance(declared, type) and issubclass(declared, Output):
         return declared.tracks()

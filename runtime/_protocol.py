@@ -19,7 +19,7 @@ MAX_MESSAGE_BYTES = 64 * 1024
 Scope = Literal["application", "runtime"]
 SCOPES: tuple[Scope, ...] = ("application", "runtime")
 
-RUNTIME_COMMANDS = ("ping", "requestSchema", "requestCapabilities")
+RUNTIME_COMMANDS = ("ping", "requestSchema", "requestCapabilities", "fileUploaded")
 """Runtime-scope commands the server answers itself (the model never sees them)."""
 
 
@@ -30,6 +30,8 @@ class Command:
     scope: Scope
     name: str
     data: dict[str, Any] = field(default_factory=dict)
+    uploads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Files the command names, by parameter: `{param: {"upload_id": ..., ...}}`."""
 
 
 @dataclass(frozen=True)
@@ -122,7 +124,18 @@ def parse_message(raw: str | bytes) -> Command | CommandError:
             f"the arguments (data.data) must be an object, got {type(arguments).__name__}",
             arguments,
         )
-    return Command(scope, command_name, arguments)
+    uploads = inner.get("uploads") or {}
+    if not isinstance(uploads, dict) or not all(
+        isinstance(ref, dict) and isinstance(ref.get("upload_id"), str) and ref["upload_id"]
+        for ref in uploads.values()
+    ):
+        return CommandError(
+            command_name,
+            "uploads",
+            'uploads must map each file parameter to {"upload_id": ...} (from the upload route)',
+            uploads,
+        )
+    return Command(scope, command_name, arguments, uploads)
 
 
 def preflight_headers(asked: str, private_network: bool) -> dict[str, str]:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 from reactor._driver import Driver, ModelFailure, Produced, model_failure, video_frames
+from reactor._inputs import InputBuffer, InputTrackSpec, UploadedFile
 from reactor._model import ReactorModel, ReactorPipeline
 from reactor._output import TrackSpec, split_output, tracks_for_model
 from reactor._pacer import PacerState, pace, start
@@ -134,6 +135,7 @@ class _Session:
         self.audio_samples: dict[str, int] = {}
         self.audio_due: float | None = None
         self.last_send: asyncio.Future[None] | None = None
+        self.unlisten: list[Callable[[], None]] = []
 
 
 class Runner:
@@ -171,6 +173,15 @@ class Runner:
         self._session: _Session | None = None
         self._sending: set[asyncio.Task[None]] = set()
         self.pacer: PacerState = start(self.fps)
+        self.inputs: dict[str, InputBuffer] = dict(model._input_buffers)
+        """The model's inbound tracks by name: the server pushes the client's frames here."""
+        self.input_tracks: list[InputTrackSpec] = list(type(model).input_tracks())
+        clash = {t.name for t in self.tracks} & {t.name for t in self.input_tracks}
+        if clash:
+            raise TypeError(
+                f"{type(model).__name__}: {', '.join(sorted(clash))} is both a track the model "
+                "sends (Output) and one it reads (MediaInput); give them different names"
+            )
 
     @property
     def active(self) -> bool:
@@ -207,6 +218,8 @@ class Runner:
             if rejections:
                 raise ValueError(rejections[0].message())
             initial.update(values)
+        for buffer in self.inputs.values():
+            buffer.reset()  # open and empty: nothing of the last client's frames
         session = _Session(send, asyncio.get_running_loop())
         session.indices = {t.name: 0 for t in self.tracks}
         session.audio_samples = {t.name: 0 for t in self.tracks if t.kind == "audio"}
@@ -235,6 +248,8 @@ class Runner:
                 queue_frames=self.queue_frames,
                 clock=self._clock,
             )
+            # A generator resting after a None yield (no frame yet) steps as a frame arrives.
+            session.unlisten = [b.listen(session.driver.nudge) for b in self.inputs.values()]
             session.driver.start()
         else:
             session.task = asyncio.create_task(self._run_model(session))
@@ -246,6 +261,10 @@ class Runner:
             return
         session.open = False
         model = self.model
+        for buffer in self.inputs.values():
+            buffer.close()  # a model waiting on read() wakes with BufferClosed
+        for unlisten in session.unlisten:
+            unlisten()
         if session.driver is not None:
             stopped = await asyncio.to_thread(session.driver.stop, self.stop_timeout)
             if not stopped:
@@ -266,6 +285,11 @@ class Runner:
         for hook in type(model)._on_disconnected:
             await self._call_hook(hook, session, report=False)
         model._send_fn = None
+        state_cls = type(model).state_class()
+        if state_cls is not None and model.state is not None:
+            for field in state_cls.public_fields():
+                if field.kind == "upload":  # the client's files do not outlive its session
+                    setattr(model.state, field.name, None)
         session.items.put_nowait(_End(session.failure))
         if self._sending:
             await asyncio.wait(set(self._sending), timeout=5)
@@ -542,6 +566,46 @@ class Runner:
             if session is not None:
                 await self._send_error(session, f"{name} raised {type(exc).__name__}: {exc}")
         return []
+
+    async def file_uploaded(self, file: UploadedFile) -> None:
+        """The client announced an uploaded file: run the model's `@file_uploaded` hooks with
+        it (for a pipeline on its thread between two steps, like an event); errors go to the
+        client."""
+        session = self._session if self.active else None
+        if session is None:
+            return
+        model = self.model
+        for name in type(model)._on_file_uploaded:
+            handler = getattr(model, name)
+            if session.driver is not None:
+                session.driver.between_steps(self._threaded_call(session, name, handler, file))
+                continue
+            try:
+                result = handler(uploaded_file=file)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:
+                log.exception("@file_uploaded %s() raised", name)
+                await self._send_error(session, f"{name}() raised {type(exc).__name__}: {exc}")
+
+    def _threaded_call(
+        self, session: _Session, name: str, handler: Callable[..., Any], file: UploadedFile
+    ) -> Callable[[], None]:
+        loop = session.loop
+
+        def call() -> None:
+            try:
+                result = handler(uploaded_file=file)
+                if inspect.isawaitable(result):
+                    asyncio.run_coroutine_threadsafe(_awaited(result), loop).result()
+            except Exception as exc:
+                log.exception("@file_uploaded %s() raised", name)
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(
+                        self._send_soon, session, f"{name}() raised {type(exc).__name__}: {exc}"
+                    )
+
+        return call
 
 
 class _NoState:

@@ -34,10 +34,33 @@ def _json_value(value: Any) -> Any:
     return value.value if isinstance(value, enum.Enum) else value
 
 
+UPLOAD_REFERENCE = "ReactorUploadReference"
+_UPLOAD_REFERENCE_SCHEMA = {
+    "type": "object",
+    "format": "reactor-upload-reference",
+    "description": (
+        "A file uploaded with POST /sessions/{id}/uploads and PUT; a command names it in its "
+        "`uploads` section (keyed by the field) or inline as this object."
+    ),
+    "properties": {
+        "upload_id": {"type": "string"},
+        "name": {"type": "string"},
+        "mime_type": {"type": "string"},
+        "size": {"type": "integer"},
+    },
+    "required": ["upload_id"],
+}
+
+
 def field_schema(field: StateField) -> dict[str, Any]:
     """JSON Schema for one state field or event parameter, constraints included."""
     info = field.info
     schema: dict[str, Any]
+    if field.kind == "upload":
+        schema = {"$ref": f"#/components/schemas/{UPLOAD_REFERENCE}"}
+        if info.description:
+            schema["description"] = info.description
+        return schema
     if field.kind in ("literal", "enum"):
         assert field.choices is not None
         types = sorted({"string" if isinstance(c, str) else "integer" for c in field.choices})
@@ -170,9 +193,28 @@ def build_schema(
         },
         "Rejection": _REJECTION,
     }
+    params = [p for spec in model_cls.events().values() for p in spec.params]
+    if any(f.kind == "upload" for f in [*fields, *params]):
+        schemas[UPLOAD_REFERENCE] = _UPLOAD_REFERENCE_SCHEMA
     messages = message_classes(model_cls)
     for cls in messages:
         schemas[cls.__name__] = _message_schema(cls)
+    # Directions are the client's, as in the session's capabilities: it receives what the
+    # model sends (recvonly) and sends what the model reads (sendonly).
+    listed = [
+        {
+            **{k: v for k, v in dataclasses.asdict(t).items() if v is not None},
+            "direction": "recvonly",
+        }
+        for t in tracks
+    ]
+    listed += [
+        {
+            **{k: v for k, v in dataclasses.asdict(t).items() if v is not None},
+            "direction": "sendonly",
+        }
+        for t in model_cls.input_tracks()
+    ]
     return {
         "openapi": "3.1.0",
         "info": {
@@ -185,9 +227,7 @@ def build_schema(
         "x-reactor": {
             "commands": [p["post"]["operationId"] for p in paths.values()],
             "state": [f.name for f in fields],
-            "tracks": [
-                {k: v for k, v in dataclasses.asdict(t).items() if v is not None} for t in tracks
-            ],
+            "tracks": listed,
             "messages": [cls.message_type for cls in messages],
             "fps": model_cls.fps,
         },

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Protocol
 from aiohttp import web
 from reactor import _protocol
 from reactor._options import ServeOptions
+from reactor._receive import BufferSink
 from reactor._transport import (
     OfferError,
     Peer,
@@ -37,6 +38,7 @@ from reactor._transport import (
     check_settings,
     ice_servers_json,
 )
+from reactor._uploads import UploadLimits, Uploads
 from reactor._version import version
 
 if TYPE_CHECKING:
@@ -110,6 +112,7 @@ class ReactorServer:
         self._runner_lock = asyncio.Lock()
         self._watchdog: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.uploads = Uploads(_upload_limits(self.options), self._find)
         self.app = self._make_app()
 
     # -- app ------------------------------------------------------------------------------------
@@ -132,6 +135,7 @@ class ReactorServer:
         app.router.add_put(base + "/sdp_params", self._post_sdp)
         app.router.add_get(base + "/sdp_params", self._get_sdp)
         app.router.add_post(base + "/ice_candidates", self._ice_candidates)
+        self.uploads.add_routes(app)
         app.on_startup.append(self._on_startup)
         app.on_shutdown.append(self._on_shutdown)
         return app
@@ -236,6 +240,10 @@ class ReactorServer:
             model["version"] = self.model_version
         tracks = [
             {"name": t.name, "kind": t.kind, "direction": "recvonly"} for t in self.runner.tracks
+        ]
+        tracks += [  # the client's camera and microphone tracks, which the model reads
+            {"name": t.name, "kind": t.kind, "direction": "sendonly"}
+            for t in getattr(self.runner, "input_tracks", ())
         ]
         return {
             "session_id": session.id,
@@ -383,12 +391,17 @@ class ReactorServer:
             await old.close()
         peer = Peer(
             self.settings,
-            [
-                TrackInfo(t.name, t.kind, getattr(t, "sample_rate", None))
-                for t in self.runner.tracks
+            [TrackInfo(t.name, t.kind, getattr(t, "sample_rate", None)) for t in self.runner.tracks]
+            + [
+                TrackInfo(t.name, t.kind, t.sample_rate, "sendonly")
+                for t in getattr(self.runner, "input_tracks", ())
             ],
             on_message=lambda raw: self._on_message(session, raw),
             on_state=lambda state: self._on_peer_state(session, peer, state),
+            inputs=BufferSink(
+                getattr(self.runner, "inputs", {}),
+                lambda: self.session is session and session.runner_started.is_set(),
+            ),
         )
         try:
             answer = await peer.answer(body["sdp_offer"], mapping)
@@ -520,6 +533,7 @@ class ReactorServer:
             self.session = None
         self.ended.append((session.id, reason))
         del self.ended[:-32]
+        self.uploads.drop(session.id)  # nothing a client uploaded outlives its session
         log.info("session %s ended: %s", session.id, reason)
         if session.pump is not None:
             session.pump.cancel()
@@ -557,19 +571,42 @@ class ReactorServer:
         if isinstance(parsed, _protocol.CommandError):
             peer.send(_protocol.envelope("runtime", "error", _protocol.error_data(parsed)))
             return
-        if parsed.scope == "runtime":
+        if parsed.scope == "runtime" and parsed.name != "fileUploaded":
             self._runtime_command(peer, parsed)
             return
         if not session.runner_started.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(session.runner_started.wait(), 5.0)
+        if parsed.scope == "runtime":
+            await self._file_uploaded(session, peer, parsed)
+            return
+        model = getattr(self.runner, "model", None)
+        data = await self.uploads.command_data(
+            session.id, parsed, type(model) if model is not None else None
+        )
+        if isinstance(data, _protocol.CommandError):
+            peer.send(_protocol.envelope("runtime", "error", _protocol.error_data(data)))
+            return
         try:
-            refusals = await self.runner.command(parsed.name, parsed.data)
+            refusals = await self.runner.command(parsed.name, data)
         except Exception as exc:
             log.exception("command %s failed", parsed.name)
             refusals = [_protocol.CommandError(parsed.name, None, f"failed: {exc}")]
         for refusal in refusals:
             peer.send(_protocol.envelope("runtime", "error", _protocol.error_data(refusal)))
+
+    async def _file_uploaded(
+        self, session: Session, peer: Peer, command: _protocol.Command
+    ) -> None:
+        """The client's `fileUploaded`: the model's `@file_uploaded` hooks get the file; an
+        upload that is unknown or incomplete is answered with an error."""
+        found = await self.uploads.announced(session.id, command.data)
+        if isinstance(found, _protocol.CommandError):
+            peer.send(_protocol.envelope("runtime", "error", _protocol.error_data(found)))
+            return
+        notify = getattr(self.runner, "file_uploaded", None)
+        if notify is not None:
+            await notify(found)
 
     def _runtime_command(self, peer: Peer, command: _protocol.Command) -> None:
         if command.name == "ping":
@@ -587,6 +624,16 @@ class ReactorServer:
                 + ", ".join(_protocol.RUNTIME_COMMANDS),
             )
             peer.send(_protocol.envelope("runtime", "error", _protocol.error_data(error)))
+
+
+def _upload_limits(options: ServeOptions) -> UploadLimits:
+    return UploadLimits(
+        max_bytes=options.max_upload_bytes,
+        max_files=options.max_uploads,
+        max_session_bytes=max(UploadLimits.max_session_bytes, options.max_upload_bytes),
+        types=tuple(options.upload_types),
+        wait=options.upload_wait,
+    )
 
 
 def _check_version(value: str | None, supported: int | str, header: str) -> web.Response | None:

@@ -11,9 +11,14 @@ import dataclasses
 import enum
 import inspect
 import math
+import mimetypes
+import types
 import typing
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar, Literal
+
+from reactor._inputs import UploadedFile
 
 
 class _Missing:
@@ -89,7 +94,7 @@ class Rejection:
         }
 
 
-Kind = Literal["int", "float", "str", "bool", "literal", "enum", "any"]
+Kind = Literal["int", "float", "str", "bool", "literal", "enum", "upload", "any"]
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,13 @@ def check_value(field: StateField, value: Any) -> tuple[Any, str | None]:
     elif kind == "str":
         if not isinstance(value, str):
             return None, f"expected a string, got {_describe_type(value)}"
+    elif kind == "upload":
+        if value is None or isinstance(value, UploadedFile):
+            return value, None
+        return None, (
+            "expected an uploaded file: upload it (POST /sessions/{id}/uploads, then PUT its "
+            "bytes) and name its upload_id in the command's uploads section"
+        )
     elif kind == "literal":
         assert field.choices is not None
         if not any(_same_value(value, c) for c in field.choices):
@@ -186,10 +198,24 @@ def check_value(field: StateField, value: Any) -> tuple[Any, str | None]:
     return value, None
 
 
+def is_upload_type(annotation: Any) -> bool:
+    """True for `UploadedFile` and `UploadedFile | None` (`Optional[UploadedFile]`)."""
+    if annotation is UploadedFile:
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args == [UploadedFile]
+    return False
+
+
 def _resolve_field(owner: str, name: str, annotation: Any, info: FieldInfo) -> StateField:
     """Turn one annotated declaration into a `StateField`, or fail with a TypeError."""
     origin = typing.get_origin(annotation)
-    if annotation in _PLAIN_KINDS:
+    if is_upload_type(annotation):
+        if info.default is not MISSING and info.default is not None:
+            raise TypeError(f"{owner}.{name}: an UploadedFile field's default can only be None")
+        field = StateField(name, "upload", annotation, info, None)
+    elif annotation in _PLAIN_KINDS:
         kind = _PLAIN_KINDS[annotation]
         field = StateField(name, kind, annotation, info, info.choices)
     elif origin is Literal:
@@ -208,8 +234,10 @@ def _resolve_field(owner: str, name: str, annotation: Any, info: FieldInfo) -> S
             return StateField(name, "any", annotation, info, None)
         raise TypeError(
             f"{owner}.{name}: unsupported state type {annotation!r}; "
-            "use int, float, str, bool, a Literal[...] or an Enum"
+            "use int, float, str, bool, a Literal[...], an Enum or UploadedFile"
         )
+    if field.kind == "upload" and info.choices is not None:
+        raise TypeError(f"{owner}.{name}: choices= does not apply to an UploadedFile field")
     for bound in ("ge", "le"):
         if getattr(info, bound) is not None and field.kind not in ("int", "float"):
             raise TypeError(f"{owner}.{name}: {bound}= only applies to int and float fields")
@@ -244,6 +272,9 @@ class InputState:
                 continue
             declared = cls.__dict__.get(name, MISSING)
             info = declared if isinstance(declared, FieldInfo) else FieldInfo(default=declared)
+            if info.default is MISSING and is_upload_type(annotation):
+                # An upload slot starts empty; the client fills it with set_<field>.
+                info = dataclasses.replace(info, default=None)
             if info.default is MISSING:
                 raise TypeError(
                     f"{owner}.{name}: a state field needs a default, "
@@ -270,11 +301,16 @@ class InputState:
         return [f for f in cls._fields.values() if not f.private]
 
     def as_dict(self) -> dict[str, Any]:
-        """The public values in JSON-friendly form (enum members as their values)."""
+        """The public values in JSON-friendly form (enum members as their values, an uploaded
+        file as its name, type and size)."""
         out: dict[str, Any] = {}
         for f in self.public_fields():
             value = getattr(self, f.name)
-            out[f.name] = value.value if isinstance(value, enum.Enum) else value
+            if isinstance(value, enum.Enum):
+                value = value.value
+            elif isinstance(value, UploadedFile):
+                value = {"name": value.name, "mime_type": value.mime_type, "size": value.size}
+            out[f.name] = value
         return out
 
 
@@ -327,6 +363,8 @@ def parse_text(field: StateField, text: str) -> Any:
             return float(text)
         except ValueError:
             raise ValueError(f"expected a number, got {text!r}") from None
+    if kind == "upload":
+        return read_upload(text)
     if kind in ("literal", "enum"):
         assert field.choices is not None
         for choice in field.choices:
@@ -334,3 +372,15 @@ def parse_text(field: StateField, text: str) -> Any:
                 return choice
         raise ValueError(f"must be one of {list(field.choices)!r}, got {text!r}")
     return text
+
+
+def read_upload(path: str) -> UploadedFile:
+    """A local file as an `UploadedFile` (headless `--set image=photo.png`); ValueError if it
+    cannot be read."""
+    file = Path(path).expanduser()
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path!r}: {exc.strerror or exc}") from None
+    mime, _ = mimetypes.guess_type(file.name)
+    return UploadedFile(file.name, mime or "application/octet-stream", data)

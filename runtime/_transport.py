@@ -37,6 +37,7 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.sdp import candidate_from_sdp
 from reactor._options import ServeOptions
+from reactor._receive import InboundTrack, InputSink, receive_input
 
 log = logging.getLogger("reactor.transport")
 
@@ -339,11 +340,13 @@ class OfferError(ValueError):
 
 @dataclass(frozen=True)
 class TrackInfo:
-    """A track the model sends, as the peer needs it."""
+    """A track of the model, as the peer needs it: one it sends (`recvonly` from the client's
+    side) or one it reads from the client (`sendonly`)."""
 
     name: str
     kind: str
     sample_rate: int | None = None
+    direction: str = "recvonly"
 
 
 class Peer:
@@ -356,7 +359,9 @@ class Peer:
         tracks: list[TrackInfo],
         on_message: Callable[[str | bytes], Awaitable[None]],
         on_state: Callable[[str], Awaitable[None]],
+        inputs: InputSink | None = None,
     ) -> None:
+        """`inputs` receives the frames of the tracks the client sends (`sendonly` ones)."""
         self.settings = settings
         self._tracks = tracks
         self._on_message = on_message
@@ -367,6 +372,9 @@ class Peer:
         self._inbox: asyncio.Queue[str | bytes | None] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
         self.sinks: dict[str, FrameTrack] = {}
+        self._inputs = inputs
+        self.inbound: dict[str, InboundTrack] = {}
+        """The client's tracks being read, by input name."""
         self.channel_open = asyncio.Event()
         self.closed = False
 
@@ -442,12 +450,32 @@ class Peer:
                 chosen.append((transceivers[mid], ours[name]))
         else:
             free = [t for t in pc.getTransceivers()]
-            for info in self._tracks:
-                match = next((t for t in free if t.kind == info.kind), None)
+            for info in sorted(self._tracks, key=lambda i: i.direction == "sendonly"):
+                # An input needs a section the client sends on (aiortc made it a remote track).
+                match = next(
+                    (
+                        t
+                        for t in free
+                        if t.kind == info.kind
+                        and (info.direction != "sendonly" or t.receiver.track is not None)
+                    ),
+                    None,
+                )
                 if match is not None:
                     free.remove(match)
                     chosen.append((match, info))
         for transceiver, info in chosen:
+            if info.direction == "sendonly":
+                inbound = (
+                    receive_input(transceiver, info, self._inputs)
+                    if self._inputs is not None
+                    else None
+                )
+                if inbound is not None:
+                    self.inbound[info.name] = inbound
+                elif self._inputs is None:
+                    transceiver.direction = "inactive"
+                continue
             track = FrameTrack(info.name, info.kind, info.sample_rate)
             transceiver.sender.replaceTrack(track)
             transceiver.direction = "sendonly"
@@ -539,6 +567,8 @@ class Peer:
         self.closed = True
         for track in self.sinks.values():
             track.finish()
+        for inbound in self.inbound.values():
+            await inbound.stop()
         self._inbox.put_nowait(None)
         if self._reader is not None and self._reader is not asyncio.current_task():
             self._reader.cancel()

@@ -10,6 +10,7 @@ import asyncio
 import inspect
 import json
 import logging
+import re
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -104,6 +105,18 @@ def run(
             help="A TURN server as USER:PASSWORD@HOST:PORT (repeatable); none by default."
         ),
     ] = None,
+    max_upload_mb: Annotated[
+        float,
+        typer.Option(help="Largest file a client may upload, in MiB."),
+    ] = 100.0,
+    max_uploads: Annotated[int, typer.Option(help="Files one client session may upload.")] = 16,
+    upload_type: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--upload-type",
+            help="A content type clients may upload, e.g. image/* (repeatable); default: any.",
+        ),
+    ] = None,
     replicas: Annotated[
         int | None,
         typer.Option(
@@ -133,6 +146,15 @@ def run(
         raise UsageProblem(f"--port must be between 1 and 65535, got {port}")
     if bitrate is not None and bitrate <= 0:
         raise UsageProblem(f"--bitrate must be positive, got {bitrate}")
+    if not max_upload_mb > 0:
+        raise UsageProblem(f"--max-upload-mb must be positive, got {max_upload_mb:g}")
+    if max_uploads < 0:
+        raise UsageProblem(f"--max-uploads must be 0 or more, got {max_uploads}")
+    for kind in upload_type or ():
+        if not re.fullmatch(r"[\w.+*-]+/[\w.+*-]+", kind):
+            raise UsageProblem(
+                f"--upload-type {kind!r}: expected a content type like image/png or image/*"
+            )
     options = ServeOptions(
         host=host,
         port=port,
@@ -142,6 +164,9 @@ def run(
         ice_hosts=tuple(ice_host or ()),
         stun=tuple(stun or ()),
         turn=tuple(turn or ()),
+        max_upload_bytes=max(1, int(max_upload_mb * 1024 * 1024)),
+        max_uploads=max_uploads,
+        upload_types=tuple(upload_type or ()),
     )
     loaded = _manifest(manifest)
     if replicas is not None or ray_address is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -463,3 +464,10 @@ def key_of(node: cst.CSTNode) -> str:
                 return f"self.{n.attr.value}"
             break
     return node.value
+
+
+def words(identifier: str) -> set[str]:
+    """The lower-case words of an identifier or expression (`all_rgbs` -> {all, rgbs},
+    `noiseLevel` -> {noise, level}), for matching names against word lists."""
+    parts = re.findall(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+", identifier)
+    return {p.lower() for p in parts}

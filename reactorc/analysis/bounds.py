@@ -4,13 +4,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
 
-from reactorc.analysis._cst import dotted, is_missing, literal, own_statements
+from reactorc.analysis._cst import block, dotted, is_missing, literal, own_statements
 
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _NEGATE = {"<": ">=", "<=": ">", ">": "<=", ">=": "<", "in": "not in", "not in": "in"}
@@ -50,12 +49,9 @@ def collect(
 
 
 def _raises(body: cst.BaseSuite) -> bool:
-    stmts: Iterable[cst.CSTNode]
-    if isinstance(body, cst.IndentedBlock):
-        stmts = [s for line in body.body for s in getattr(line, "body", [line])]
-    else:
-        stmts = list(getattr(body, "body", []))
-    return any(isinstance(s, cst.Raise) for s in stmts)
+    """The block raises at its own level (`if bad: raise ...`, with or without other
+    statements, nested blocks of any kind included)."""
+    return any(isinstance(s, cst.Raise) for s in block(body))
 
 
 def _apply(g: Guards, op: str, value: Any) -> None:

@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import libcst as cst
 
 from reactorc.analysis import (
+    arguments,
     blocking,
+    camera,
     constructor,
     deps,
     epilogue,
     kept,
     sink_cat,
 )
-from reactorc.analysis._cst import Ctx, iter_nodes, names_of
+from reactorc.analysis._cst import Ctx, dotted, iter_nodes, last_name, names_of, target_names
+from reactorc.analysis.constructor import CONFIG_NAMES
 from reactorc.analysis.context import Run, bare_plan, loop_line_of
 from reactorc.analysis.fields import fields_of
 from reactorc.analysis.index import FunctionInfo, ModuleIndex
@@ -160,22 +164,37 @@ def _build(run: Run, best: Candidate, cands: tuple[PlanCandidate, ...]) -> Plan:
             imports=tuple(ctx.code(s) for s in run.index.imports),
         )
 
-    # State
-    params, fields, non_state, steps = fields_of(run, fn, body, best)
-    flow = deps.track(before, [f.name for f in fields], ctx)
+    # State and where every argument comes from
+    found = fields_of(run, fn, body, best)
+    params, fields, non_state, steps = found.params, found.fields, found.non_state, found.steps
+    prepared = arguments.prepare(run, fn, found, best, run.hints)
+    flow = deps.track(
+        before,
+        [f.name for f in fields],
+        ctx,
+        prelude=prepared.synthetic,
+        setup=prepared.setup.statements if prepared.setup is not None else (),
+        inputs=[n.param.name for n in non_state if n.param.name not in CONFIG_NAMES],
+    )
     field_types = {f.name: f.type for f in fields}
-    live = deps.liveness(flow, field_types, body, header_node, after)
-    for f in fields:
-        if f.name in {s.param for s in steps}:
-            live.live[f.name] = True
-            live.reason[f.name] = f"read as `{f.name}[{best.header.index_var}]` each step"
-
     frames_name = (
         sink_match.target.split(".")[0]
         if sink_match.target and sink_match.kind in ACCUMULATING
         else ""
     )
     epi, return_expr = epilogue.analyse(after, frames_name, ctx)
+    per_chunk = [after[i] for i in epilogue.applied(epi)] if frames_name else []
+    live = deps.liveness(
+        flow, field_types, body, header_node, per_chunk, sink_match.node, sink_match.frame
+    )
+    for f in fields:
+        if f.name in {s.param for s in steps}:
+            live.live[f.name] = True
+            live.reason[f.name] = f"read as `{f.name}[{best.header.index_var}]` each step"
+    args = arguments.finish(prepared, found, live.live)
+    _note_inferred(run, found, prepared)
+    _note_inputs(run, found, args)
+
     for stmt, st in zip(after, epi, strict=True):
         if st.reduces_across_frames:
             run.add(
@@ -206,6 +225,8 @@ def _build(run: Run, best: Candidate, cands: tuple[PlanCandidate, ...]) -> Plan:
             description=f.description,
             span=ctx.span(f.node),
             per_step=f.extras.get("per_step", False),
+            param=f.param,
+            source=f.source,
         )
         for f in fields
     )
@@ -229,6 +250,15 @@ def _build(run: Run, best: Candidate, cands: tuple[PlanCandidate, ...]) -> Plan:
         symbol_kind = "generator"
     elif kind == "step":
         symbol_kind = "step"
+    clip = camera.find(
+        best,
+        before,
+        ctx,
+        exclude={f.name for f in fields} | {s.param for s in steps} | {frames_name},
+        chunk=fpi == "chunk",
+    )
+    if clip is not None:
+        frame_loop = replace(frame_loop, camera=clip)
     return Plan(
         source_path=ctx.path,
         source_sha256=ctx.source.sha256,
@@ -247,14 +277,76 @@ def _build(run: Run, best: Candidate, cands: tuple[PlanCandidate, ...]) -> Plan:
         pre_loop=tuple(flow.pre_loop),
         epilogue=tuple(epi),
         per_step=tuple(steps),
-        kept=tuple(kept.find(fn.node, node, ctx)),
+        kept=tuple(prepared.kept + kept.find(fn.node, node, ctx)),
         candidates=cands,
         diagnostics=sort_diagnostics(run.diags),
         return_expr=return_expr,
         docstring=fn.node.get_docstring(clean=True) or "",
         imports=tuple(ctx.code(s) for s in run.index.imports),
         reset_method=_reset_method(run.index, fn) if kind == "step" else "",
+        arguments=args,
+        setup=prepared.setup,
+        after_call=tuple(prepared.after_call),
+        result_name=prepared.result_name,
     )
+
+
+def _note_inputs(run: Run, found: Any, args: tuple[Any, ...]) -> None:
+    """RC201/RC202: what each parameter that is not a field is, and what the wrapper passes."""
+    by_param = {a.param: a for a in args}
+    for ns in found.non_state:
+        arg = by_param.get(ns.param.name)
+        if arg is None or arg.source in ("seed", "prompt", "missing"):
+            continue
+        if ns.param.name in run.hints.bound:
+            continue  # a lowered script's own setup binds it: RC102 says so
+        node = found.nodes.get(ns.param.name)
+        passes = {
+            "default": f"its default `{arg.code}`",
+            "driver": arg.detail,
+            "entry": arg.detail,
+            "sidecar": f"`{arg.code}` from {arg.detail}",
+            "config": f"config.yml's `{arg.config_key}`",
+        }.get(arg.source, arg.detail)
+        what = "a live sequence, one element per frame" if arg.role == "live" else "an input"
+        if ns.param.name in found.unknown:
+            run.add(
+                "RC202",
+                node,
+                f"type of `{ns.param.name}` is unknown: {what}; the wrapper passes {passes}",
+                f"to let clients set it, declare its type in reactorc.yaml: "
+                f"`fields: {{{ns.param.name}: int}}` (int, float, str or bool)",
+            )
+        else:
+            run.add(
+                "RC201",
+                node,
+                f"`{ns.param.name}` is not a client field ({ns.reason}): {what}; the wrapper "
+                f"passes {passes}",
+                f"to pass something else, set it in reactorc.yaml: `arguments: {{{ns.param.name}: ...}}`",
+            )
+
+
+def _note_inferred(run: Run, found: Any, prepared: Any) -> None:
+    """RC207 for a type read from use or name, RC208 for a parameter built from a field."""
+    for f in found.fields:
+        if f.how and not f.param:
+            run.add(
+                "RC207",
+                found.nodes.get(f.name),
+                f"`{f.name}` is a {f.type} field: {f.how}",
+                f"to give it another type, declare it in reactorc.yaml: `fields: {{{f.name}: {f.type}}}`",
+            )
+    for c in found.conversions:
+        if c.param in prepared.missing:
+            continue
+        what = "built from" if c.kind == "prompt" else "drawn from"
+        run.add(
+            "RC208",
+            found.nodes.get(c.param),
+            f"`{c.param}` is {what} the `{c.field}` field each clip",
+            "nothing to do; clients set the field",
+        )
 
 
 def _reset_method(index: ModuleIndex, fn: FunctionInfo) -> str:
@@ -269,6 +361,20 @@ def _frames_per_iteration(best: Candidate, sink: Any, after: list[cst.CSTNode], 
         return "chunk"
     if sink.kind == "cat" and sink.frame is not None and sink_cat.adds_one_frame(sink.frame):
         return 1
+    if sink.kind == "cat" and _one_along_cat_axis(best, sink, ctx):
+        return 1
+    if sink.frame is not None and _makes_a_clip(sink.frame):
+        return "chunk"
+    if isinstance(sink.frame, cst.Name) and isinstance(best.node, (cst.For, cst.While)):
+        for node in iter_nodes(best.node.body):  # `samples = vae.decode(z, num_frames=n)`
+            if (
+                isinstance(node, cst.Assign)
+                and any(sink.frame.value in target_names(t.target) for t in node.targets)
+                and _makes_a_clip(node.value)
+            ):
+                return "chunk"
+    if _iterates_batches(best, ctx):
+        return "chunk"
     if sink.frame is not None and any(
         _names_a_chunk(name, callee) for name, callee in _identifiers(sink.frame)
     ):
@@ -277,6 +383,73 @@ def _frames_per_iteration(best: Candidate, sink: Any, after: list[cst.CSTNode], 
 
 
 CHUNK_WORDS = ("chunk", "clip", "block", "segment", "window", "batch")
+CLIP_ATTRIBUTES = frozenset({"videos", "frames", "video"})
+CLIP_KEYWORDS = frozenset({"video_length", "num_frames", "n_frames", "num_video_frames"})
+BATCH_LOADERS = frozenset({"DataLoader", "VideoReader", "batched", "chunked"})
+
+
+def _one_along_cat_axis(best: Candidate, sink: Any, ctx: Ctx) -> bool:
+    """`x = torch.cat([x, chunk], dim=1)` where the loop made `chunk` with a size of 1 along
+    that axis (`torch.randn((B, 1, C, H, W))`): one frame per iteration, whatever its name."""
+    if not isinstance(sink.frame, cst.Name) or not isinstance(best.node, (cst.For, cst.While)):
+        return False
+    dim = 0
+    for call in iter_nodes(sink.node):
+        if isinstance(call, cst.Call) and last_name(call.func) in ("cat", "concatenate"):
+            for arg in call.args:
+                named = arg.keyword is not None and arg.keyword.value in ("dim", "axis")
+                if named and isinstance(arg.value, cst.Integer):
+                    dim = int(arg.value.value)
+    for node in iter_nodes(best.node.body):
+        if (
+            isinstance(node, cst.Assign)
+            and any(sink.frame.value in target_names(t.target) for t in node.targets)
+            and isinstance(node.value, cst.Call)
+            and node.value.args
+        ):
+            shape = node.value.args[0].value
+            if isinstance(shape, (cst.Tuple, cst.List)) and len(shape.elements) > dim:
+                size = shape.elements[dim].value
+                return isinstance(size, cst.Integer) and size.value == "1"
+    return False
+
+
+def _makes_a_clip(frame: cst.CSTNode) -> bool:
+    """`pipe(...).videos`, a call given `video_length=`/`num_frames=`: several frames."""
+    for node in iter_nodes(frame):
+        if isinstance(node, cst.Attribute) and node.attr.value in CLIP_ATTRIBUTES:
+            owner = dotted(node.value).split(".")[-1]
+            if (
+                node.attr.value == "videos"
+                or isinstance(node.value, cst.Call)
+                or owner in ("out", "output", "outputs", "result", "res", "pipeline_output")
+            ):
+                return True
+        if isinstance(node, cst.Call) and any(
+            a.keyword is not None and a.keyword.value in CLIP_KEYWORDS for a in node.args
+        ):
+            return True
+    return False
+
+
+def _iterates_batches(best: Candidate, ctx: Ctx) -> bool:
+    """`for src in reader:` where `reader = DataLoader(source, batch_size=seq_chunk)`: each
+    iteration is a batch of frames."""
+    node = best.node
+    if not isinstance(node, cst.For) or best.fn is None:
+        return False
+    names = names_of(node.iter).reads
+    for n in iter_nodes(best.fn.node.body):
+        if not (isinstance(n, cst.Assign) and isinstance(n.value, cst.Call)):
+            continue
+        if last_name(n.value.func) not in BATCH_LOADERS:
+            continue
+        if not any(target_names(t.target) & names for t in n.targets):
+            continue
+        for arg in n.value.args:
+            if arg.keyword is not None and arg.keyword.value in ("batch_size", "chunk_size"):
+                return not (isinstance(arg.value, cst.Integer) and arg.value.value == "1")
+    return False
 
 
 _CHUNK_FORMS = frozenset(f"{w}{end}" for w in CHUNK_WORDS for end in ("", "s", "es"))

@@ -5,9 +5,12 @@ sink modules find where a frame leaves one iteration. Nothing here ranks or deci
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import libcst as cst
 
 from reactorc.analysis import (
+    evidence,
     shape_comprehension,
     shape_generator,
     shape_iter,
@@ -23,6 +26,7 @@ from reactorc.analysis import (
 from reactorc.analysis._cst import (
     LOOPS,
     Ctx,
+    iter_calls,
     iter_nodes,
     last_name,
     names_of,
@@ -52,8 +56,9 @@ def in_function(fn: FunctionInfo, ctx: Ctx) -> list[Candidate]:
     if top is not None:
         found.append(top)
     step = shape_step.candidate(fn, ctx)
-    if step is not None and not any(c.sinks for c in found):
-        found.append(step)
+    if step is not None and not fn.is_generator:
+        # a loop inside step() makes pieces of one step's frame (tokens, sub-steps)
+        return [*(c for c in found if not c.sinks), step]
     return found
 
 
@@ -112,7 +117,38 @@ def find_sinks(
         if match is not None:
             sinks.append(match)
     outputs = [s for s in sinks if not _read_back(s, loop)]
+    if not sinks:
+        return _inner_writer(loop, fn, ctx)
     return outputs or sinks
+
+
+def _inner_writer(loop: cst.For | cst.While, fn: FunctionInfo | None, ctx: Ctx) -> list[SinkMatch]:
+    """A loop whose frames leave in an inner loop that only pastes, converts and writes what
+    this loop's model call made (`pred = model(batch)`, then `for p, f in zip(pred, frames):
+    ...; out.write(f)`): the inner loop's writer is this loop's sink, several frames each."""
+    made: set[str] = set()
+    for stmt in own_statements(loop.body):
+        if isinstance(stmt, cst.BaseSmallStatement) and any(
+            last_name(c.func) not in evidence.NON_FRAME_CALLS | evidence.PLUMBING_CALLS
+            for c in iter_calls(stmt)
+        ):
+            made |= names_of(stmt).binds
+    if not made:
+        return []
+    for inner in own_statements(loop.body):
+        if not isinstance(inner, cst.For) or not names_of(inner.iter).reads & made:
+            continue
+        calls = [last_name(c.func) for c in iter_calls(inner.body)]
+        allowed = evidence.NON_FRAME_CALLS | evidence.PLUMBING_CALLS | evidence.IMAGE_EDITS
+        writers = set(sink_writer.FRAME_ARG) | {"save"}
+        if not all(name in allowed or name in writers for name in calls):
+            continue
+        for stmt in own_statements(inner.body):
+            if isinstance(stmt, cst.BaseSmallStatement):
+                match = sink_writer.find(stmt, ctx)
+                if match is not None:
+                    return [replace(match, chunk=True)]
+    return []
 
 
 def _read_back(sink: SinkMatch, loop: cst.For | cst.While) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from reactorc.analysis._cst import Ctx
+from reactorc.analysis.hints import NO_HINTS, Hints
 from reactorc.analysis.index import ModuleIndex
 from reactorc.analysis.loops import Candidate
 from reactorc.diagnostics import Diagnostic, diagnostic, sort_diagnostics
@@ -70,6 +71,7 @@ class Run:
     ctx: Ctx
     index: ModuleIndex
     diags: list[Diagnostic]
+    hints: Hints = NO_HINTS
 
     def add(self, code: str, node: cst.CSTNode | None, message: str, hint: str) -> None:
         line = self.ctx.line(node) if node is not None else 1

@@ -46,7 +46,9 @@ def analyse(
             return_expr = ctx.expr(stmt.value)
         role = "other"
         decode = reduces = False
-        if touches:
+        if touches and side_effect(stmt):
+            role = "other"  # saving, printing, plotting: not a transform of the frames
+        elif touches:
             decode = _decodes(stmt)
             reduces = _reduces(stmt, derived, ctx)
             if decode:
@@ -71,6 +73,78 @@ def analyse(
             )
         )
     return out, return_expr
+
+
+def applied(epi: list[EpilogueStatement] | tuple[EpilogueStatement, ...]) -> list[int]:
+    """Indices of the post-loop statements a wrapper applies to each chunk of an accumulating
+    loop: the frame transforms and what they read, saving, printing and logging aside."""
+    if not any(s.role != "other" for s in epi):
+        return []
+    needed = {name for s in epi if s.role != "other" for name in s.reads}
+    out: list[int] = []
+    for i in range(len(epi) - 1, -1, -1):
+        st = epi[i]
+        if st.role != "other" or (set(st.defines) & needed and not st.is_return):
+            out.insert(0, i)
+            needed |= set(st.reads)
+    return [i for i in out if epi[i].role != "other" or not _bare_call(epi[i].code)]
+
+
+def _bare_call(code: str) -> bool:
+    stmt = cst.parse_statement(code)
+    small = stmt.body[0] if isinstance(stmt, cst.SimpleStatementLine) else stmt
+    return isinstance(small, cst.Expr)
+
+
+SIDE_EFFECTS = frozenset(
+    {
+        "save",
+        "savez",
+        "savefig",
+        "imwrite",
+        "imsave",
+        "mimsave",
+        "mimwrite",
+        "write",
+        "write_video",
+        "export_to_video",
+        "save_video",
+        "save_videos_grid",
+        "save_image",
+        "print",
+        "dump",
+        "log",
+        "info",
+        "debug",
+        "warning",
+        "makedirs",
+        "mkdir",
+        "close",
+        "release",
+        "show",
+        "imshow",
+        "plot",
+        "subplots",
+        "figure",
+        "system",
+        "call",
+        "run",
+        "upload",
+        "add_video",
+        "add_image",
+    }
+)
+
+
+def side_effect(stmt: cst.CSTNode) -> bool:
+    """A statement the wrapper drops after the loop: it saves, prints, plots or logs (a bare
+    call, or one of the known output calls anywhere in it); it does not transform frames."""
+    if isinstance(stmt, cst.Expr) and isinstance(stmt.value, cst.Call):
+        return True
+    return any(
+        last_name(c.func) in SIDE_EFFECTS or last_name(c.func).startswith(("save_", "write_"))
+        for c in iter_calls(stmt)
+    )
 
 
 def _decodes(stmt: cst.CSTNode) -> bool:

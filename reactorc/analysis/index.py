@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 from typing import Any
 
 import libcst as cst
 
-from reactorc.analysis._cst import Ctx, children_of, contains_yield, dotted, is_missing, literal
+from reactorc.analysis._cst import (
+    Ctx,
+    children_of,
+    contains_yield,
+    dotted,
+    is_missing,
+    literal,
+    names_of,
+)
 
 ENUM_BASES = {"Enum", "IntEnum", "StrEnum", "enum.Enum", "enum.IntEnum", "enum.StrEnum"}
 
@@ -66,43 +75,92 @@ class ModuleIndex:
 
 def build_index(ctx: Ctx) -> ModuleIndex:
     index = ModuleIndex()
+    defined = set(dir(builtins))
     for stmt in ctx.source.module.body:
-        _visit_top(stmt, index, ctx)
+        _visit_top(stmt, index, ctx, defined)
+    _state_of_script(ctx, index)
     return index
 
 
-def _visit_top(stmt: cst.CSTNode, index: ModuleIndex, ctx: Ctx) -> None:
+def _state_of_script(ctx: Ctx, index: ModuleIndex) -> None:
+    """A declaration the script rebinds or mutates (`frames = []` then `frames.append(...)`,
+    `n = 0` then `n += 1`) is the script's state, not a constant: it is script code."""
+    changed: set[str] = set()
+    for stmt in index.script:
+        n = names_of(stmt)
+        changed |= n.binds | n.mutates
+    if not changed:
+        return
+    ordered = [
+        stmt
+        for stmt in ctx.source.module.body
+        if stmt in index.script
+        or (
+            isinstance(stmt, cst.SimpleStatementLine)
+            and stmt not in index.imports
+            and any(
+                isinstance(small, (cst.Assign, cst.AnnAssign, cst.AugAssign))
+                and names_of(small).binds & changed
+                for small in stmt.body
+            )
+        )
+    ]
+    index.script[:] = ordered
+
+
+def _visit_top(stmt: cst.CSTNode, index: ModuleIndex, ctx: Ctx, defined: set[str]) -> None:
     if isinstance(stmt, cst.FunctionDef):
         index.functions.append(FunctionInfo(stmt.name.value, stmt, None, contains_yield(stmt)))
+        defined.add(stmt.name.value)
     elif isinstance(stmt, cst.ClassDef):
         _visit_class(stmt, stmt.name.value, index)
+        defined.add(stmt.name.value)
     elif isinstance(stmt, cst.SimpleStatementLine):
         for small in stmt.body:
             if isinstance(small, (cst.Import, cst.ImportFrom)):
                 index.imports.append(stmt)
+                defined |= _imported(small)
                 break
             if isinstance(small, (cst.Assign, cst.AnnAssign)):
                 _record_constant(small, index)
-            if not _is_declaration(small):
+            if not is_declaration(small, defined):
                 index.script.append(stmt)
                 break
+            defined |= names_of(small).binds
     elif isinstance(stmt, cst.If) and _is_type_checking(stmt):
         return
     else:
         index.script.append(stmt)
 
 
-def _is_declaration(small: cst.BaseSmallStatement) -> bool:
-    """Assignments of literals, docstrings, `pass`, `__all__`: statements that compute nothing."""
+def is_declaration(small: cst.BaseSmallStatement, defined: set[str]) -> bool:
+    """Assignments of literals (and of expressions of what is already declared, imported or
+    defined), docstrings, `pass`, `__all__`: statements that compute nothing. A script's wrapper
+    runs these, and only these, of its module-level code (`load_definitions` in the template
+    keeps the same ones)."""
     if isinstance(small, cst.Pass):
         return True
     if isinstance(small, cst.Expr):
         return isinstance(small.value, cst.BaseString)
-    if isinstance(small, cst.Assign):
-        return not any(isinstance(n, cst.Call) for n in _walk(small.value))
-    if isinstance(small, cst.AnnAssign):
-        return small.value is None or not any(isinstance(n, cst.Call) for n in _walk(small.value))
+    if isinstance(small, (cst.Assign, cst.AnnAssign)):
+        if small.value is None:
+            return True
+        if any(isinstance(n, cst.Call) for n in _walk(small.value)):
+            return False
+        return names_of(small.value).reads <= defined  # `alphas = 1.0 - betas`: script code
     return False
+
+
+def _imported(small: cst.Import | cst.ImportFrom) -> set[str]:
+    if isinstance(small.names, cst.ImportStar):
+        return set()
+    out = set()
+    for alias in small.names:
+        if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+            out.add(alias.asname.name.value)
+        else:
+            out.add(dotted(alias.name).split(".")[0])
+    return out
 
 
 def _walk(node: cst.CSTNode) -> list[cst.CSTNode]:

@@ -29,3 +29,30 @@ def find(fn: cst.FunctionDef, loop: cst.CSTNode, ctx: Ctx) -> list[KeptWrapper]:
             withs = block + withs  # outer blocks first, items in source order
         cur = ctx.parents.get(cur)
     return kept + withs
+
+
+GENERATOR_SAFE = {"no_grad", "inference_mode", "enable_grad"}
+"""Context managers that also work as decorators of a generator function (torch wraps each
+resumption), so the call site's can decorate the wrapper's `inference()`."""
+
+
+def at_call_site(call: cst.CSTNode, ctx: Ctx, already: list[KeptWrapper]) -> list[KeptWrapper]:
+    """The grad modes a driver calls the pipeline under (`with torch.no_grad(): render_path(...)`),
+    as decorators of `inference()`, unless the pipeline already has one of its own."""
+    if any(last_name(cst.parse_expression(k.code)) in GENERATOR_SAFE for k in already):
+        return []
+    found: list[KeptWrapper] = []
+    cur = ctx.parents.get(call)
+    while cur is not None:
+        if isinstance(cur, cst.With):
+            for item in cur.items:
+                if last_name(item.item) in GENERATOR_SAFE and isinstance(item.item, cst.Call):
+                    found.insert(0, KeptWrapper("call", ctx.code(item.item), ctx.span(cur)))
+        if isinstance(cur, cst.FunctionDef):
+            found[:0] = [
+                KeptWrapper("call", ctx.code(d.decorator), ctx.span(d))
+                for d in cur.decorators
+                if last_name(d.decorator) in GENERATOR_SAFE
+            ]
+        cur = ctx.parents.get(cur)
+    return found[:1]

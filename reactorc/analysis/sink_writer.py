@@ -28,6 +28,28 @@ _NOT_FRAMES = (cst.SimpleString, cst.FormattedString, cst.ConcatenatedString)
 _TEXT_CALLS = ("dumps", "format", "join")
 
 
+CLIP_WRITERS = frozenset(
+    {
+        "mimsave",
+        "mimwrite",
+        "write_video",
+        "export_to_video",
+        "save_videos_grid",
+        "save_video",
+        "tensor_to_video",
+        "save_video_frames_as_mp4",
+        "save_as_mp4",
+        "write_gif",
+    }
+)
+"""Calls that save a whole clip at once: a loop around one goes clip by clip."""
+
+
+def clip_writer(call_name: str) -> bool:
+    last = call_name.split(".")[-1]
+    return last in CLIP_WRITERS or (last.startswith("save_video") and last != "save_video_frame")
+
+
 def find(stmt: cst.CSTNode, ctx: Ctx) -> SinkMatch | None:
     if not isinstance(stmt, cst.BaseSmallStatement):
         return None
@@ -48,6 +70,16 @@ def _match_call(call: cst.Call, ctx: Ctx) -> tuple[cst.BaseExpression, str] | No
     name = last_name(call.func)
     positional = [a.value for a in call.args if a.keyword is None and not a.star]
     receiver = dotted(call.func.value) if isinstance(call.func, cst.Attribute) else ""
+    if clip_writer(name) and positional:
+        frames = next(
+            (
+                p
+                for p in positional
+                if not isinstance(p, (*_NOT_FRAMES, cst.Name)) or _named_frames(p)
+            ),
+            positional[0],
+        )
+        return frames, dotted(call.func) or name
     if name == "save" and isinstance(call.func, cst.Attribute):
         inner = call.func.value
         if isinstance(inner, cst.Call) and last_name(inner.func) == "fromarray" and inner.args:
@@ -55,6 +87,8 @@ def _match_call(call: cst.Call, ctx: Ctx) -> tuple[cst.BaseExpression, str] | No
         return None
     if name == "save" and ctx.qualname(call.func) == "numpy.save" and len(positional) >= 2:
         return positional[1], "numpy"
+    if name == "put" and positional and _queue_like(receiver):
+        return positional[0], receiver  # handed to a writer thread through a queue
     if name not in FRAME_ARG or not positional:
         return None
     index = FRAME_ARG[name]
@@ -87,4 +121,15 @@ def _is_serialised_text(value: cst.BaseExpression, ctx: Ctx) -> bool:
         isinstance(value.func, cst.Attribute)
         and value.func.attr.value == "encode"
         and all(isinstance(a.value, _NOT_FRAMES) for a in value.args)
+    )
+
+
+def _queue_like(receiver: str) -> bool:
+    last = receiver.split(".")[-1].lower()
+    return "queue" in last or last.endswith(("_q", "buffer")) or last in ("q", "out_q")
+
+
+def _named_frames(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Name) and any(
+        w in node.value.lower() for w in ("video", "frame", "sample", "clip", "img", "image")
     )

@@ -35,6 +35,11 @@ class FieldDraft:
     enum: str = ""
     description: str = ""
     extras: dict[str, Any] = field(default_factory=dict)
+    param: str = ""
+    """The parameter it stands for when that is named otherwise (`text_prompts` -> `prompt`)."""
+    how: str = ""
+    """How the type was found when the parameter does not say (usage, name)."""
+    source: str = "default"
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,8 @@ STATE_CALLS = ("locals", "vars", "exec", "eval")
 
 
 class StepFormError(Exception):
-    """The generator cannot be split into steps. `code` is the diagnostic (RC501: state the
-    analysis cannot follow, naming `variable`; RC502: a shape with no frame loop to step)."""
+    """The generator cannot be split into steps. `code` is the diagnostic (RC601: state the
+    analysis cannot follow, naming `variable`; RC602: a shape with no frame loop to step)."""
 
     def __init__(self, code: str, message: str, hint: str, variable: str = "") -> None:
         super().__init__(message)
@@ -143,7 +143,7 @@ def _levels(fn: cst.FunctionDef) -> tuple[list[_Level], cst.For | cst.While]:
         index = next((i for i, s in enumerate(stmts) if _yields(s)), None)
         if index is None:
             raise StepFormError(
-                "RC502",
+                "RC602",
                 "the generator form yields nothing that a step could return",
                 "convert with --target reactor (the generator form) instead",
             )
@@ -152,7 +152,7 @@ def _levels(fn: cst.FunctionDef) -> tuple[list[_Level], cst.For | cst.While]:
         if isinstance(stmt, (cst.For, cst.While)):
             if isinstance(stmt, cst.For) and stmt.asynchronous is not None:
                 raise StepFormError(
-                    "RC502",
+                    "RC602",
                     "the frame loop is an `async for`; generate() is synchronous",
                     "iterate synchronously, or convert with --target reactor-runtime",
                 )
@@ -162,7 +162,7 @@ def _levels(fn: cst.FunctionDef) -> tuple[list[_Level], cst.For | cst.While]:
                 if item.asname is not None:
                     name = code_of(item.asname.name).strip()
                     raise StepFormError(
-                        "RC501",
+                        "RC601",
                         f"the frame loop runs inside `with {code_of(item.item).strip()} as "
                         f"{name}`: `{name}` is open for the whole clip, but each step would "
                         "enter and leave it again",
@@ -176,13 +176,13 @@ def _levels(fn: cst.FunctionDef) -> tuple[list[_Level], cst.For | cst.While]:
         kind = _statement_kind(stmt)
         if kind:
             raise StepFormError(
-                "RC502",
+                "RC602",
                 f"the frame loop sits inside {kind}, which each step would enter and leave again",
                 "move the loop out of it (release what it guards after the loop), or convert "
                 "with --target reactor-runtime",
             )
         raise StepFormError(
-            "RC502",
+            "RC602",
             "frames are made outside any loop, so there is no iteration for a step to take",
             "make the frames in one `for` or `while` loop, or convert with --target "
             "reactor-runtime",
@@ -524,7 +524,7 @@ class _FormNames:
 
 
 # --------------------------------------------------------------------------------------------
-# Refusals: state the analysis cannot follow (RC501), shapes with nothing to step (RC502)
+# Refusals: state the analysis cannot follow (RC601), shapes with nothing to step (RC602)
 
 
 def _refuse_hidden_state(fn: cst.FunctionDef) -> None:
@@ -533,7 +533,7 @@ def _refuse_hidden_state(fn: cst.FunctionDef) -> None:
             name = node.names[0].name.value
             keyword = "global" if isinstance(node, cst.Global) else "nonlocal"
             raise StepFormError(
-                "RC501",
+                "RC601",
                 f"`{keyword} {name}`: `{name}` is changed where the step form cannot follow it "
                 "from one step to the next",
                 f"pass `{name}` in and return it instead of declaring it {keyword}, or convert "
@@ -548,7 +548,7 @@ def _refuse_hidden_state(fn: cst.FunctionDef) -> None:
         ):
             call = f"{node.func.value}()"
             raise StepFormError(
-                "RC501",
+                "RC601",
                 f"`{call}` reads or writes the pipeline's variables by name, which the step "
                 "form cannot follow from one step to the next",
                 "name the variables directly, or convert with --target reactor-runtime",
@@ -561,7 +561,7 @@ def _refuse_yield_values(wrapper: MetadataWrapper, fn: cst.FunctionDef) -> None:
     for y in _yields(fn.body):
         if isinstance(y.value, cst.From):
             raise StepFormError(
-                "RC502",
+                "RC602",
                 "`yield from` hands the clip to another generator, whose loop a step cannot "
                 "take one iteration of",
                 "loop over that generator and yield each frame, or convert with --target "
@@ -569,7 +569,7 @@ def _refuse_yield_values(wrapper: MetadataWrapper, fn: cst.FunctionDef) -> None:
             )
         if not isinstance(parents.get(y), cst.Expr):
             raise StepFormError(
-                "RC502",
+                "RC602",
                 "the pipeline uses the value of a `yield` (a generator driven with send()), "
                 "which a step cannot reproduce",
                 "convert with --target reactor-runtime",
@@ -591,7 +591,7 @@ def _refuse_carried_bindings(fn: cst.FunctionDef, carried: set[str]) -> None:
             name, how = node.name.name.value, "by `except ... as`"
         if name in carried:
             raise StepFormError(
-                "RC501",
+                "RC601",
                 f"`{name}` is bound {how} and read in a later step, which the step form cannot "
                 "keep on the clip",
                 f"give `{name}` its value with `=` on a line of its own, or convert with "
@@ -640,7 +640,7 @@ def _refuse_stale_state(
             if bound or id(stmt) in prologue:
                 name = bound[0] if bound else "self.state"
                 raise StepFormError(
-                    "RC501",
+                    "RC601",
                     f"`{name}` holds the live state object (`self.state`), read in later steps; "
                     "the step form passes each step its own copy of the state",
                     "read the fields where they are used (`self.state.<field>`), or convert "
@@ -656,7 +656,7 @@ def _refuse_stale_state(
                 bound = [node.name.value] if node.name.value in carried else []
             if bound:
                 raise StepFormError(
-                    "RC501",
+                    "RC601",
                     f"`{bound[0]}` is a function that reads the live state, made in one step and "
                     "called in later ones; it would see the state of the step that made it",
                     f"define `{bound[0]}` before the loop as a `def`, or convert with --target "
@@ -776,7 +776,7 @@ def step_form(inference: Inference) -> StepForm:
     """Split the generator form `inference` into the step form's methods, or refuse."""
     if inference.is_async:
         raise StepFormError(
-            "RC502",
+            "RC602",
             "the pipeline is asynchronous (`async def`); reactor-runtime's generate() is "
             "synchronous",
             "convert with --target reactor-runtime (its generator form runs async generators)",

@@ -7,8 +7,12 @@ import re
 
 import libcst as cst
 
+from reactorc.analysis.epilogue import applied
 from reactorc.plan import EpilogueStatement, Plan
 from reactorc.rewrite.names import code_of, iter_nodes, parse_expr, referenced_names
+
+EMITTED = "emitted"
+"""`postprocess()`'s parameter: how many elements the accumulator held before this chunk."""
 
 COLLECT_CALLS = frozenset({"np.stack", "numpy.stack", "np.array", "numpy.array", "torch.stack"})
 """Collecting calls that, applied to a list of one frame, only add a leading axis of one."""
@@ -35,12 +39,14 @@ def epilogue_statements(plan: Plan) -> tuple[EpilogueStatement, ...]:
     assert fl is not None
     if fl.sink.kind in ("writer", "yield", "return") or not accumulator(plan):
         return ()
-    return plan.epilogue
+    return tuple(plan.epilogue[i] for i in applied(plan.epilogue))
 
 
 def simple_epilogue(plan: Plan) -> bool:
     """The epilogue only returns the collected frames (`np.stack(frames)`, `video`)."""
     epi = epilogue_statements(plan)
+    if plan.after_call and plan.frame_loop is not None and accumulator(plan):
+        return False  # the driver's own transforms of the result run per chunk too
     if not epi:
         return True
     if len(epi) != 1 or epi[0].role != "return":
@@ -94,46 +100,122 @@ def _slice_keeping_axes(index_code: str) -> str:
     return ", ".join(parts)
 
 
-def chunk_expression(plan: Plan, post_name: str = "postprocess") -> cst.BaseExpression:
-    """The frames of one iteration, passed through `postprocess()` when the epilogue does more
-    than collect them."""
+def chunk_part(plan: Plan) -> str:
+    """What one iteration adds to the accumulator, as code ("" when it does not accumulate)."""
     fl = plan.frame_loop
     assert fl is not None
     sink = fl.sink
     if sink.kind in ("index-write", "slice-write"):
-        part = f"{accumulator_code(plan)}[{_slice_keeping_axes(sink.index_expr)}]"
-    elif sink.kind == "cat" or (
+        return f"{accumulator_code(plan)}[{_slice_keeping_axes(sink.index_expr)}]"
+    if sink.kind == "cat" or (
         sink.kind == "append" and fl.frames_per_iteration == 1 and simple_epilogue(plan)
     ):
-        part = sink.frame_expr
-    elif sink.kind == "append" and sink.call.endswith(".extend"):
-        part = f"list({sink.frame_expr})"
-    elif sink.kind == "append":
-        part = f"[{sink.frame_expr}]"
-    else:
-        return parse_expr(sink.frame_expr)
+        return sink.frame_expr
+    if sink.kind == "append" and sink.call.endswith(".extend"):
+        return f"list({sink.frame_expr})"
+    if sink.kind == "append":
+        return f"[{sink.frame_expr}]"
+    return ""
+
+
+def chunk_expression(
+    plan: Plan, post_name: str = "postprocess", part: str = "", emitted: str = EMITTED
+) -> cst.BaseExpression:
+    """The frames of one iteration (`part`, else what the sink adds), passed through
+    `postprocess()` when the epilogue does more than collect them."""
+    fl = plan.frame_loop
+    assert fl is not None
+    part = part or chunk_part(plan)
+    if not part:
+        return parse_expr(fl.sink.frame_expr)
     if simple_epilogue(plan):
         return parse_expr(part)
-    passed = postprocess_params(plan)[1:]
+    passed = [emitted if p == EMITTED else p for p in postprocess_params(plan)[1:]]
     return parse_expr(f"{post_name}({', '.join([part, *passed])})")
 
 
 def postprocess_params(plan: Plan) -> list[str]:
     """The accumulator, then names the epilogue reads before it rebinds them (they are passed
-    in, so the per-chunk function sees the loop's values without rebinding the loop's)."""
+    in, so the per-chunk function sees the loop's values without rebinding the loop's); last,
+    the count of elements before the chunk when the epilogue slices the accumulator from an
+    offset (`all_latents[BUFFER:]`)."""
     acc = accumulator(plan)
     out = [acc]
     defined: set[str] = {acc}
     epi = epilogue_statements(plan)
     later_defines = [set(s.defines) for s in epi]
     for k, st in enumerate(epi):
+        first = _bound_first(st.code)  # a `for` target, a `with ... as` name
         for name in st.reads:
-            if name in defined or name in out:
+            if name in defined or name in out or name in first:
                 continue
             if any(name in d for d in later_defines[k:]):
                 out.append(name)
         defined |= set(st.defines)
+    if offset_slices(plan):
+        out.append(EMITTED)
     return out
+
+
+def _bound_first(code: str) -> set[str]:
+    stmt = cst.parse_statement(code)
+    out: set[str] = set()
+    if isinstance(stmt, cst.For):
+        out |= referenced_names(stmt.target)
+    elif isinstance(stmt, cst.With):
+        for item in stmt.items:
+            if item.asname is not None:
+                out |= referenced_names(item.asname.name)
+    return out
+
+
+def offset_slices(plan: Plan) -> bool:
+    """The epilogue takes the accumulator from an offset (`for l in all_latents[BUFFER:]`,
+    the first frames only context): per chunk the offset counts from the clip's start."""
+    acc = accumulator(plan)
+    if not acc or plan.frame_loop is None:
+        return False
+    return any(
+        _offset_slice(n, acc) is not None
+        for st in epilogue_statements(plan)
+        for n in iter_nodes(cst.parse_statement(st.code))
+    )
+
+
+def _offset_slice(node: cst.CSTNode, acc: str) -> cst.Slice | None:
+    if not (
+        isinstance(node, cst.Subscript)
+        and isinstance(node.value, cst.Name)
+        and node.value.value == acc
+        and len(node.slice) == 1
+        and isinstance(node.slice[0].slice, cst.Slice)
+    ):
+        return None
+    sl = node.slice[0].slice
+    if sl.lower is None or sl.upper is not None or sl.step is not None:
+        return None
+    if isinstance(sl.lower, cst.UnaryOperation):  # `frames[-4:]`: the last ones, not an offset
+        return None
+    return sl
+
+
+class OffsetSlices(cst.CSTTransformer):
+    """`acc[a:]` -> `acc[max(a - emitted, 0):]`: the offset counted from the clip's start."""
+
+    def __init__(self, acc: str, emitted: str = EMITTED) -> None:
+        self.acc = acc
+        self.emitted = emitted
+
+    def leave_Subscript(
+        self, original: cst.Subscript, updated: cst.Subscript
+    ) -> cst.BaseExpression:
+        sl = _offset_slice(original, self.acc)
+        if sl is None or sl.lower is None:
+            return updated
+        lower = parse_expr(f"max(({code_of(sl.lower).strip()}) - {self.emitted}, 0)")
+        return updated.with_changes(
+            slice=[updated.slice[0].with_changes(slice=sl.with_changes(lower=lower))]
+        )
 
 
 class _ReplaceCode(cst.CSTTransformer):

@@ -17,14 +17,17 @@ from typing import Literal
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from reactorc.plan import Plan, PreLoopStatement, Span
+from reactorc.plan import CameraRead, Plan, PreLoopStatement, Span
 from reactorc.rewrite.chunk import (
+    OffsetSlices,
     accumulator,
     accumulator_code,
     byte_names,
     chunk_expression,
+    chunk_part,
     epilogue_statements,
     frames_return,
+    offset_slices,
     postprocess_params,
     replace_code,
     simple_epilogue,
@@ -34,13 +37,16 @@ from reactorc.rewrite.names import (
     NamePositions,
     bound_names,
     code_of,
+    drop_dead_stores,
     fresh_name,
     iter_nodes,
     module_bindings,
     parse_expr,
     parse_stmt,
+    plain_fstrings,
     referenced_names,
     rename,
+    star_import,
 )
 from reactorc.rewrite.step import step_body
 
@@ -52,6 +58,8 @@ WRAPPER_TO_VIDEO = "__wrapper_to_video__"
 
 WRAPPER_NAMES: dict[str, str] = {
     "to_video": "",
+    "restore_rng": "",
+    "rng_state": "",
     "load_original": "",
     "original": "",
     "SOURCE": "",
@@ -74,6 +82,10 @@ WRAPPER_NAMES: dict[str, str] = {
 }
 """Module-level names the wrapper defines itself, with the import that binds them ("" = its own
 definition): an original's global of the same name is bound under another name."""
+
+
+LOADED_SOURCES = frozenset({"driver", "entry", "sidecar", "config"})
+"""Argument sources whose value `load()` computes once (kept in `self.arguments`)."""
 
 
 class RewriteError(Exception):
@@ -154,6 +166,19 @@ class _LiveReads(cst.CSTTransformer):
         return _state_attr(original.value)
 
 
+class _ReplaceExpr(cst.CSTTransformer):
+    """Every subscript written `code` (`video[i]`) -> `by`."""
+
+    def __init__(self, code: str, by: cst.BaseExpression) -> None:
+        self.code = code
+        self.by = by
+
+    def leave_Subscript(
+        self, original: cst.Subscript, updated: cst.Subscript
+    ) -> cst.BaseExpression:
+        return self.by if code_of(original).strip() == self.code else updated
+
+
 def _code_of_slices(slices: Sequence[cst.SubscriptElement]) -> str:
     return ", ".join(code_of(s.slice).strip() for s in slices)
 
@@ -205,6 +230,9 @@ class _Decisions:
     accumulation stays and the yield follows it."""
     post_name: str
     """The name of the per-chunk epilogue function (`postprocess` unless the original uses it)."""
+    emitted: str = ""
+    """The counter of accumulator elements before the chunk ("" unless the epilogue slices the
+    accumulator from an offset)."""
 
 
 class _Builder(cst.CSTTransformer):
@@ -303,7 +331,10 @@ class _Builder(cst.CSTTransformer):
         assert plan.frame_loop is not None
         sink = plan.frame_loop.sink
         self.sink_done = True
-        emit = yield_statement(self.output_call, chunk_expression(plan, self.d.post_name))
+        if self.d.emitted:
+            emit = self._counted_emit()
+        else:
+            emit = yield_statement(self.output_call, chunk_expression(plan, self.d.post_name))
         if sink.kind in ("index-write", "slice-write"):
             return cst.FlattenSentinel([updated, emit])
         if sink.kind == "yield":  # every yield of the generator is wrapped (leave_Yield)
@@ -311,6 +342,27 @@ class _Builder(cst.CSTTransformer):
         if sink.kind in ("append", "cat") and self.d.keep_accumulation:
             return cst.FlattenSentinel([updated, emit])
         return emit
+
+    def _counted_emit(self) -> cst.FlattenSentinel[cst.BaseStatement]:
+        """The chunk when the epilogue slices the accumulator from an offset: counted, and
+        yielded only when the slice leaves something (the first frames may be context only)."""
+        taken = self._taken() | {self.d.emitted}
+        part_name = fresh_name("part", taken)
+        out_name = fresh_name("chunk", taken | {part_name})
+        expr = chunk_expression(self.plan, self.d.post_name, part_name, self.d.emitted)
+        return cst.FlattenSentinel(
+            [
+                parse_stmt(f"{part_name} = {chunk_part(self.plan)}"),
+                parse_stmt(f"{out_name} = {code_of(expr).strip()}"),
+                parse_stmt(f"{self.d.emitted} += len({part_name})"),
+                cst.If(
+                    test=parse_expr(f"len({out_name})"),
+                    body=cst.IndentedBlock(
+                        body=[yield_statement(self.output_call, cst.Name(out_name))]
+                    ),
+                ),
+            ]
+        )
 
     def leave_With(
         self, original: cst.With, updated: cst.With
@@ -423,11 +475,46 @@ class _Builder(cst.CSTTransformer):
         head: list[cst.BaseStatement] = []
         head += self._recompute_block()
         head += [parse_stmt(f"{f} = {WRAPPER_SELF}.state.{f}") for f in self.d.refresh_live]
+        if fl.camera is not None:  # the client's camera where the loop reads its input clip
+            read, body = self._camera_read(fl.camera, body)
+            head.append(read)
         if isinstance(loop, cst.For) and fl.progress_wrapper and fl.iterable:
             loop = loop.with_changes(iter=parse_expr(fl.iterable))
+        if isinstance(loop, cst.For) and self._counts_an_unset_sequence(loop):
+            # `range(len(actions))` with no actions but the client's: one step per frame, on
+            # until the client restarts
+            loop = loop.with_changes(iter=parse_expr("range(sys.maxsize)"))
         if isinstance(loop, cst.For) and self._iterates_live_sequence(loop):
-            return self._indexed_loop(loop, head, body)
-        return loop.with_changes(body=loop.body.with_changes(body=[*head, *body]))
+            built = self._indexed_loop(loop, head, body)
+        else:
+            built = loop.with_changes(body=loop.body.with_changes(body=[*head, *body]))
+        if not self.d.emitted:
+            return built
+        start = parse_stmt(f"{self.d.emitted} = 0")
+        if isinstance(built, cst.FlattenSentinel):
+            return cst.FlattenSentinel([start, *built.nodes])  # type: ignore[return-value]
+        return cst.FlattenSentinel([start, built])  # type: ignore[return-value]
+
+    def _camera_read(
+        self, cam: CameraRead, body: list[cst.BaseStatement]
+    ) -> tuple[cst.BaseStatement, list[cst.BaseStatement]]:
+        """`frame = self.camera_frame(frame)` first in the body (`for frame in video`), or
+        `video_i = self.camera_frame(video[i])` with the body reading `video_i` instead."""
+        if cam.kind == "iter":
+            return parse_stmt(f"{cam.expr} = {WRAPPER_SELF}.camera_frame({cam.expr})"), body
+        name = fresh_name(f"{cam.clip}_now", self._taken())
+        block = cst.IndentedBlock(body=body).visit(_ReplaceExpr(cam.expr, cst.Name(name)))
+        read = parse_stmt(f"{name} = {WRAPPER_SELF}.camera_frame({cam.expr})")
+        return read, list(block.body)  # type: ignore[attr-defined]
+
+    def _counts_an_unset_sequence(self, loop: cst.For) -> bool:
+        """The header's count comes from a per-step sequence nothing gives a value."""
+        unset = {name for name, (_, has) in self.d.per_step.items() if not has}
+        if not unset or not isinstance(loop.iter, cst.Call):
+            return False
+        return code_of(loop.iter.func).strip() == "range" and bool(
+            referenced_names(loop.iter) & unset
+        )
 
     def _iterates_live_sequence(self, loop: cst.For) -> bool:
         if not isinstance(loop.iter, cst.Name) or loop.asynchronous is not None:
@@ -472,9 +559,9 @@ class _Builder(cst.CSTTransformer):
         if not triggers:
             return []
         stmts = [
-            (pre, self.recompute_nodes[line])
+            (pre, parse_stmt(pre.code) if pre.synthetic else self.recompute_nodes[line])
             for line, pre in sorted(self.d.recompute_lines.items())
-            if line in self.recompute_nodes
+            if pre.synthetic or line in self.recompute_nodes
         ]
         if len(triggers) == 1:
             (f,) = triggers
@@ -634,6 +721,7 @@ def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
         triggers=triggers,
         keep_accumulation=keep_accumulation,
         post_name=fresh_name("postprocess", body_names | set(bindings)),
+        emitted=fresh_name("emitted", body_names | set(bindings)) if offset_slices(plan) else "",
     )
     output_call = output_class
     builder = _Builder(plan, d, output_call, pipeline_var)
@@ -651,13 +739,31 @@ def rewrite(plan: Plan, source: str, output_class: str) -> Inference:
     prologue = _rename_self(
         cst.IndentedBlock(body=_prologue(plan, pipeline_var)), pipeline_var, plan
     )
-    statements = [s for s in prologue.body if _binds_used(s, used)] + list(rest_block.body)
-    body = cst.IndentedBlock(body=statements)
+    kept_prologue: list[cst.BaseStatement] = []
+    for stmt in reversed(
+        prologue.body
+    ):  # later prologue lines (noise from a seed) read earlier ones
+        if _binds_used(stmt, used):
+            kept_prologue.insert(0, stmt)
+            used |= referenced_names(stmt)
+    statements = kept_prologue + list(rest_block.body)
+    # what only fed a save the wrapper dropped (`fps = reader.fps`) goes too
+    body = drop_dead_stores(cst.IndentedBlock(body=statements))
+    body = plain_fstrings(body)  # type: ignore[assignment]
     free = (referenced_names(body) - bound_names(body)) - {"self", WRAPPER_TO_VIDEO}
     free -= set(dir(builtins))
-    decorators = tuple(k.code for k in plan.kept if k.kind == "decorator")
+    decorators = tuple(k.code for k in plan.kept if k.kind in ("decorator", "call"))
     for dec in decorators:
         free |= referenced_names(cst.parse_expression(dec)) - set(dir(builtins))
+    if star_import(module):  # `from utils import *`: what nothing else binds comes with it
+        bindings = {
+            **{
+                n: ""
+                for n in free
+                if n not in bindings and n not in WRAPPER_NAMES and n != output_class
+            },
+            **bindings,
+        }
     aliases: dict[str, cst.BaseExpression] = {}
     for name in sorted(free):
         ours = WRAPPER_NAMES.get(name)
@@ -797,6 +903,10 @@ def _reindent(code: str, old: int, new: int) -> str:
 
 
 def _has_default(plan: Plan, name: str) -> bool:
+    """The per-step sequence has a value of its own: a default, or what `load()` computed."""
+    arg = plan.argument(name)
+    if arg is not None and arg.source in LOADED_SOURCES:
+        return True
     return any(p.name == name and p.default_code for p in plan.params)
 
 
@@ -886,32 +996,55 @@ def _docstring_lines(fn: cst.FunctionDef, wrapper: MetadataWrapper) -> set[int]:
 
 
 def _binds_used(stmt: cst.BaseStatement, used: set[str]) -> bool:
-    """A prologue line stays when the name it binds is read afterwards."""
+    """A prologue line stays when the name it binds is read afterwards (or it binds none)."""
     return bool(bound_names(stmt) & used) or not bound_names(stmt)
 
 
 def _prologue(plan: Plan, pipeline_var: str) -> list[cst.BaseStatement]:
+    """The pipeline's parameters bound the way the plan says: fields from the state, inputs
+    from what `load()` computed (`self.arguments`), defaults as written; then the wrapper's own
+    statements that build converted parameters (a prompt list, noise from the seed)."""
     out: list[cst.BaseStatement] = []
-    if plan.class_name and plan.symbol_kind != "function":
+    if plan.setup is not None and plan.setup.rng:
+        # each clip draws what the original drew after the same setup and seeding
+        out.append(parse_stmt(f"restore_rng({WRAPPER_SELF}.rng_state)"))
+    if plan.class_name and plan.symbol_kind not in ("function", "module"):
         out.append(parse_stmt(f"{pipeline_var} = {WRAPPER_SELF}.pipeline"))
     per_step = {s.param for s in plan.per_step}
     fields = {f.name: f for f in plan.state}
+    params = {p.name for p in plan.params}
+    assigned: set[str] = set()
     for p in plan.params:
-        if p.name in per_step:
+        arg = plan.argument(p.name)
+        if p.name in per_step and arg is not None and arg.source in LOADED_SOURCES:
+            out.append(parse_stmt(f"{p.name} = {WRAPPER_SELF}.arguments.{p.name}"))
+        elif p.name in per_step:
             out.append(parse_stmt(f"{p.name} = {p.default_code or 'None'}"))
         elif p.name in fields:
             out.append(parse_stmt(f"{p.name} = {WRAPPER_SELF}.state.{p.name}"))
+        elif arg is not None and arg.source in ("seed", "prompt"):
+            if arg.field not in assigned and arg.field not in params:
+                out.append(parse_stmt(f"{arg.field} = {WRAPPER_SELF}.state.{arg.field}"))
+                assigned.add(arg.field)
         elif p.kind == "var_positional":
             out.append(parse_stmt(f"{p.name} = ()"))
         elif p.kind == "var_keyword":
             out.append(parse_stmt(f"{p.name} = {{}}"))
+        elif arg is not None and arg.source in LOADED_SOURCES:
+            out.append(parse_stmt(f"{p.name} = {WRAPPER_SELF}.arguments.{p.name}"))
         elif p.default_code:
             out.append(parse_stmt(f"{p.name} = {p.default_code}"))
         else:
             raise RewriteError(
-                f"parameter `{p.name}` of {plan.symbol} is not state and has no default; "
-                "give it a default so the wrapper can call the pipeline without it"
+                f"no value for parameter `{p.name}` of {plan.symbol}; say what to pass in "
+                "reactorc.yaml (`reactorc explain` prints a stanza to fill)"
             )
+    if plan.setup is not None:
+        for name in plan.setup.names:
+            out.append(parse_stmt(f"{name} = {WRAPPER_SELF}.arguments.{name}"))
+    for pre in plan.pre_loop:
+        if pre.synthetic:
+            out.append(parse_stmt(pre.code))
     return out
 
 
@@ -922,19 +1055,35 @@ def _postprocess_def(plan: Plan, builder: _Builder) -> cst.FunctionDef | None:
     params = postprocess_params(plan)
     stmts: list[cst.BaseStatement] = []
     acc = accumulator(plan)
+    returned = False
     for st in epi:
         node = builder.epilogue_nodes.get(st.span.start_line)
         if node is None:
             continue
-        if st.role == "return":
+        if st.role == "return" and plan.after_call:
+            node = _return_as(node, plan.result_name)
+            returned = True
+        elif st.role == "return":
             node = frames_return(node, acc)
         if accumulator_code(plan) != acc:  # `self.frames` in the epilogue is the chunk here
             node = replace_code(node, accumulator_code(plan), cst.Name(acc))
+        if builder.d.emitted:
+            node = node.visit(OffsetSlices(acc))  # type: ignore[assignment]
         stmts.append(node)
+    has_return = any(st.role == "return" for st in epi)
+    if not has_return and not plan.after_call:
+        last = next((st.defines[0] for st in reversed(epi) if st.defines), acc)
+        stmts.append(parse_stmt(f"return {last}"))  # the original saved, did not return
+    if plan.after_call:
+        if not returned:
+            stmts.append(parse_stmt(f"{plan.result_name} = {acc}"))
+        stmts += [parse_stmt(st.code + "\n") for st in plan.after_call]
+        final = plan.after_call[-1].defines[0] if plan.after_call[-1].defines else acc
+        stmts.append(parse_stmt(f"return {final}"))
     # live fields the epilogue reads (a gamma, a colour map) are read from the state per chunk
     live = {f.name for f in plan.state if f.live and not f.per_step}
     bound: set[str] = set(params)
-    for st in epi:
+    for st in (*epi, *plan.after_call):
         bound |= set(st.defines)
     direct = (live - set(builder.d.triggers)) - bound
     if direct and stmts:
@@ -942,11 +1091,28 @@ def _postprocess_def(plan: Plan, builder: _Builder) -> cst.FunctionDef | None:
         positions = NamePositions()
         block.visit(positions)
         stmts = list(block.visit(_LiveReads(direct, {}, positions.not_refs)).body)
-    first, last = epi[0].span.start_line, epi[-1].span.end_line
-    where = f"line {first}" if first == last else f"lines {first}-{last}"
-    doc = parse_stmt(f'"""The original\'s post-loop steps ({where}), applied to one chunk."""')
+    lines = [s.span for s in epi]
+    what = "The original's post-loop steps"
+    if lines:
+        first, last = lines[0].start_line, lines[-1].end_line
+        what += f" (line {first})" if first == last else f" (lines {first}-{last})"
+    if plan.after_call:
+        what += " and what its driver does to the result" if lines else ""
+        what = what if lines else "What the pipeline's driver does to its result"
+    doc = parse_stmt(f'"""{what}, applied to one chunk."""')
     return cst.FunctionDef(
         name=cst.Name(builder.d.post_name),
         params=cst.Parameters(params=[cst.Param(cst.Name(p)) for p in params]),
         body=cst.IndentedBlock(body=[doc, *stmts]),
     )
+
+
+def _return_as(node: cst.BaseStatement, name: str) -> cst.BaseStatement:
+    """`return x` -> `name = x`: the pipeline's result, as its driver names it."""
+    if (
+        isinstance(node, cst.SimpleStatementLine)
+        and isinstance(node.body[0], cst.Return)
+        and node.body[0].value is not None
+    ):
+        return parse_stmt(f"{name} = {code_of(node.body[0].value).strip()}\n")
+    return node

@@ -20,6 +20,7 @@ import dataclasses
 import inspect
 import io
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
@@ -103,15 +104,65 @@ def _in_folder(folder: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
-def _defaults_ok(plan: Plan) -> None:
-    missing = [
-        p.name for p in plan.params if not p.default_code and p.kind in ("positional", "keyword")
-    ]
-    if missing:
-        raise ReferenceUnavailable(
-            f"{plan.symbol} needs {', '.join(missing)} (no default), so it cannot be called "
-            "at its defaults"
-        )
+LOADED_SOURCES = ("driver", "entry", "sidecar", "config")
+
+
+def call_arguments(plan: Plan, twin: Any, module: ModuleType) -> dict[str, Any]:
+    """The keyword arguments the wrapper gives the original at its default state: fields at
+    their defaults, inputs as `load()` computed them, defaults as written, converted parameters
+    (a prompt list, noise from the seed) built by the wrapper's own statements."""
+    state = twin.state if twin is not None else None
+    scope: dict[str, Any] = dict(vars(module))
+    scope["__wrapper_self__"] = twin
+    for f in plan.state:
+        scope[f.name] = getattr(state, f.name) if state is not None else f.default
+    if plan.setup is not None and twin is not None:
+        for name in plan.setup.names:
+            scope[name] = getattr(twin.arguments, name)
+    kwargs: dict[str, Any] = {}
+    for arg in plan.arguments:
+        param = next(p for p in plan.params if p.name == arg.param)
+        if param.kind in ("var_positional", "var_keyword"):
+            continue
+        if arg.source == "state" and any(s.param == arg.param for s in plan.per_step):
+            continue  # a per-step field at its default follows the original's own sequence
+        if arg.source == "state":
+            kwargs[arg.param] = scope[arg.field]
+        elif arg.source in LOADED_SOURCES:
+            kwargs[arg.param] = getattr(twin.arguments, arg.param)
+        elif arg.source == "default":
+            continue
+        elif arg.source in ("seed", "prompt"):
+            code = next(p.code for p in plan.pre_loop if p.synthetic and arg.param in p.defines)
+            exec(compile(code, "<reactorc wrapper statement>", "exec"), scope)
+            kwargs[arg.param] = scope[arg.param]
+        else:
+            raise ReferenceUnavailable(
+                f"{plan.symbol} needs `{arg.param}` and nothing gives it a value"
+            )
+    return kwargs
+
+
+def _after_call(plan: Plan, result: Any, module: ModuleType) -> Any:
+    """What the driver does to the result before saving it, as the wrapper does per chunk."""
+    if not plan.after_call:
+        return result
+    scope: dict[str, Any] = dict(vars(module))
+    scope[plan.result_name] = result
+    for st in plan.after_call:
+        exec(compile(st.code, "<the driver's statement>", "exec"), scope)
+    last = plan.after_call[-1]
+    return scope[last.defines[0]] if last.defines else result
+
+
+@contextlib.contextmanager
+def _call_modes(plan: Plan, module: ModuleType) -> Iterator[None]:
+    """The grad mode the driver calls the pipeline under (`with torch.no_grad():`)."""
+    with contextlib.ExitStack() as stack:
+        for k in plan.kept:
+            if k.kind == "call":
+                stack.enter_context(eval(k.code, dict(vars(module))))
+        yield
 
 
 def run_original(
@@ -128,16 +179,22 @@ def run_original(
         raise ReferenceUnavailable(
             "the wrapper has no to_video()/load_original() (not a reactorc wrapper?)"
         )
-    _defaults_ok(plan)
     kind = plan.frame_loop.sink.kind if plan.frame_loop is not None else ""
     started = time.perf_counter()
+    if plan.symbol_kind == "module":
+        return _run_script(plan, wrapper_module, config, frames_wanted, started)
     # Built in the current folder (validate runs in the output folder, as `reactor run` does),
     # so relative paths the constructor reads resolve as they do for the wrapper.
     twin = None
-    if plan.class_name and plan.symbol_kind != "function":
+    owns_object = bool(plan.class_name) and plan.symbol_kind != "function"
+    loads_arguments = plan.setup is not None or any(
+        a.source in LOADED_SOURCES for a in plan.arguments
+    )
+    if owns_object or loads_arguments:
         twin = model_cls()
         with contextlib.redirect_stderr(io.StringIO()):
             twin.load(dict(config))
+    if owns_object:
         target = getattr(twin, "pipeline", None)
         if target is None:
             raise ReferenceUnavailable("the wrapper's load() keeps no `pipeline` object")
@@ -145,6 +202,7 @@ def run_original(
     else:
         target = None
         call = getattr(load_original(), plan.function_name)
+    kwargs = call_arguments(plan, twin, load_original())
     # Called in a fresh folder, so what it writes (relative paths) lands there and is read back.
     with tempfile.TemporaryDirectory(prefix="reactorc-validate-") as tmp:
         folder = Path(tmp)
@@ -159,7 +217,8 @@ def run_original(
                 frames = np.concatenate([p[0] for p in parts])
                 return Reference(frames, parts[0][1], time.perf_counter() - started, True)
             wall = time.time()
-            result = call()
+            with _call_modes(plan, load_original()):
+                result = call(**kwargs)
             if inspect.isgenerator(result):
                 parts = []
                 for item in result:
@@ -175,8 +234,53 @@ def run_original(
                 array = _written_frames(folder, config, result, wall)
                 frames, is_float = _convert(to_video, array)
                 return Reference(frames, is_float, time.perf_counter() - started, False)
-            frames, is_float = _convert(to_video, result)
+            frames, is_float = _convert(to_video, _after_call(plan, result, load_original()))
             return Reference(frames, is_float, time.perf_counter() - started, False)
+
+
+def _run_script(
+    plan: Plan,
+    wrapper_module: ModuleType,
+    config: dict[str, Any],
+    frames_wanted: int,
+    started: float,
+) -> Reference:
+    """A module script is run as its author runs it (`python script.py` with the options that
+    config.yml changes), in a fresh folder; the frames it saved are read back."""
+    import runpy
+
+    source = Path(wrapper_module.SOURCE)
+    defaults = dict(getattr(wrapper_module, "OPTIONS", {}))
+    text = source.read_text(encoding="utf-8")
+    argv: list[str] = []
+    for key, value in config.items():
+        if key in defaults and defaults[key] == value:
+            continue
+        dashed = f"--{key.replace('_', '-')}"
+        flag = dashed if f"'{dashed}'" in text or f'"{dashed}"' in text else f"--{key}"
+        if isinstance(value, bool):
+            if value:
+                argv.append(flag)
+            continue
+        items = value if isinstance(value, list) else [value]
+        argv += [flag, *(str(v) for v in items)]
+    with tempfile.TemporaryDirectory(prefix="reactorc-validate-") as tmp:
+        folder = Path(tmp)
+        saved_argv, saved_path = sys.argv, list(sys.path)
+        sys.argv = [str(source), *argv]
+        sys.path.insert(0, str(source.parent))
+        wall = time.time()
+        try:
+            with _in_folder(folder), contextlib.redirect_stdout(io.StringIO()):
+                runpy.run_path(str(source), run_name="__main__")
+        except SystemExit as exc:
+            if exc.code not in (0, None):
+                raise ReferenceUnavailable(f"the script exited with status {exc.code}") from None
+        finally:
+            sys.argv, sys.path = saved_argv, saved_path
+        array = _written_frames(folder, config, None, wall)
+        frames, is_float = _convert(wrapper_module.to_video, array)
+    return Reference(frames, is_float, time.perf_counter() - started, False)
 
 
 def _obs(result: Any) -> Any:

@@ -143,6 +143,9 @@ class ModelReplica:
         if self._http is None:
             raise RuntimeError(f"this replica has no server: {self.load_error}")
         kept = {k: v for k, v in headers.items() if k.lower() in RELAY_HEADERS}
+        host = next((v for k, v in headers.items() if k.lower() == "host"), None)
+        if host:  # the address clients use, for URLs the server hands out (upload slots)
+            kept["X-Forwarded-Host"] = host
         async with self._http.request(
             method, self._url + path_qs, headers=kept, data=body or None
         ) as response:

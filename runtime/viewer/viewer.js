@@ -1,6 +1,8 @@
 // The reactor viewer: connects to this server with Reactor protocol v1 (the same calls the
 // published JS client makes), plays every track, draws one control per state field from
-// GET /schema, and shows the server's errors and live fps / latency. Plain JS, no build step.
+// GET /schema, and shows the server's errors and live fps / latency. A model that reads the
+// client's camera or microphone gets a button per track (with a preview of what is sent); an
+// upload field or file parameter gets a file picker. Plain JS, no build step.
 "use strict";
 
 (() => {
@@ -21,6 +23,8 @@
     messages: [],
     schema: null,
     sent: [],
+    sending: {},
+    uploads: [],
   };
   window.reactorViewer = viewer;
 
@@ -29,6 +33,7 @@
   let pingTimer = null;
   let statsTimer = null;
   let base = "";
+  const inputs = new Map(); // input track name -> { transceiver, stream, button, preview }
 
   function setStatus(status, detail) {
     viewer.status = status;
@@ -71,9 +76,11 @@
     return state.properties || {};
   }
 
-  function send(type, data, scope = "application") {
+  function send(type, data, scope = "application", uploads = null) {
     if (!channel || channel.readyState !== "open") return false;
-    channel.send(JSON.stringify({ scope, data: { type, data } }));
+    const inner = { type, data };
+    if (uploads && Object.keys(uploads).length) inner.uploads = uploads;
+    channel.send(JSON.stringify({ scope, data: inner }));
     if (scope === "application") {
       viewer.sent.push({ type, data });
       if (viewer.sent.length > 100) viewer.sent.shift();
@@ -91,6 +98,42 @@
     return raw;
   }
 
+  function isUpload(spec) {
+    return typeof spec.$ref === "string" && spec.$ref.endsWith("/ReactorUploadReference");
+  }
+
+  // What the JS client's uploadFile() does: reserve a slot, PUT the bytes, announce the file.
+  async function upload(file) {
+    if (!viewer.sessionId) throw new Error("connect first: a file is uploaded into a session");
+    const meta = { name: file.name || "upload", size: file.size, mime_type: file.type || "application/octet-stream" };
+    const slot = await json("POST", `/sessions/${viewer.sessionId}/uploads`, meta, API_HEADERS);
+    if (slot.status !== 201) throw new Error(`upload of ${meta.name} refused: ${reason(slot)}`);
+    const put = await fetch(slot.data.presigned_url, { method: "PUT", body: file });
+    if (!put.ok) {
+      let text = "";
+      try { text = (await put.json()).message; } catch (_) { text = `HTTP ${put.status}`; }
+      throw new Error(`upload of ${meta.name} failed: ${text}`);
+    }
+    const ref = { upload_id: slot.data.presigned_id, ...meta };
+    send("fileUploaded", ref, "runtime");
+    viewer.uploads.push(ref);
+    return ref;
+  }
+
+  function showError(error) {
+    addLine("errors", String((error && error.message) || error), viewer.errors);
+  }
+
+  function filePicker(name, onFile) {
+    const input = document.createElement("input");
+    input.type = "file";
+    input.addEventListener("change", () => {
+      const file = input.files && input.files[0];
+      if (file) onFile(file).catch(showError);
+    });
+    return input;
+  }
+
   function controlFor(name, spec) {
     const row = document.createElement("div");
     row.className = "field";
@@ -103,7 +146,13 @@
     const command = `set_${name}`;
     const sendValue = (v) => send(command, { [name]: v });
     const isNumber = spec.type === "integer" || spec.type === "number";
-    if (spec.type === "boolean") {
+    if (isUpload(spec)) {
+      input = filePicker(name, async (file) => {
+        const ref = await upload(file);
+        send(command, {}, "application", { [name]: ref });
+        value.textContent = file.name;
+      });
+    } else if (spec.type === "boolean") {
       input = document.createElement("input");
       input.type = "checkbox";
       input.checked = Boolean(spec.default);
@@ -158,7 +207,15 @@
     const row = document.createElement("div");
     row.className = "event";
     const inputs = {};
+    const files = {};
     for (const [param, spec] of Object.entries(command.body.properties || {})) {
+      if (isUpload(spec)) {
+        const picker = filePicker(param, async (file) => { files[param] = file; });
+        picker.title = spec.description || param;
+        picker.id = `event-${name}-${param}`;
+        row.append(picker);
+        continue;
+      }
       const input = document.createElement("input");
       input.placeholder = param;
       input.title = spec.description || param;
@@ -172,12 +229,19 @@
     button.id = `event-${name}`;
     button.textContent = name;
     button.title = command.summary;
-    button.addEventListener("click", () => {
+    button.addEventListener("click", async () => {
       const data = {};
       for (const [param, [input, spec]] of Object.entries(inputs)) {
         if (input.value !== "") data[param] = spec.type === "boolean" ? input.value === "true" : typed(spec, input.value);
       }
-      send(name, data);
+      const uploads = {};
+      try {
+        for (const [param, file] of Object.entries(files)) uploads[param] = await upload(file);
+      } catch (error) {
+        showError(error);
+        return;
+      }
+      send(name, data, "application", uploads);
     });
     row.prepend(button);
     return row;
@@ -269,6 +333,65 @@
     if ("requestVideoFrameCallback" in video) video.requestVideoFrameCallback(tick);
   }
 
+  // -- the client's camera and microphone ------------------------------------------------------
+
+  function inputFigure(track, transceiver) {
+    const figure = document.createElement("figure");
+    figure.className = "input";
+    const button = document.createElement("button");
+    button.type = "button";
+    button.id = `input-${track.name}`;
+    const what = track.kind === "video" ? "camera" : "microphone";
+    button.textContent = `Start ${what}`;
+    button.disabled = true;
+    let preview = null;
+    if (track.kind === "video") {
+      preview = document.createElement("video");
+      preview.id = `preview-${track.name}`;
+      preview.muted = true;
+      preview.autoplay = true;
+      preview.playsInline = true;
+      preview.className = "preview";
+    }
+    const caption = document.createElement("figcaption");
+    caption.textContent = `${track.name} (your ${what}, sent to the model)`;
+    figure.append(button, ...(preview ? [preview] : []), caption);
+    const entry = { transceiver, stream: null, button, preview, what };
+    inputs.set(track.name, entry);
+    button.addEventListener("click", () => toggleInput(track, entry).catch(showError));
+    return figure;
+  }
+
+  // What the JS client's publishTrack / unpublishTrack do: replaceTrack on the sendonly sender.
+  async function toggleInput(track, entry) {
+    if (entry.stream) {
+      await stopInput(track.name, entry);
+      return;
+    }
+    const constraints = track.kind === "video" ? { video: true, audio: false } : { audio: true, video: false };
+    const stream = await navigator.mediaDevices.getUserMedia(constraints);
+    const media = stream.getTracks()[0];
+    await entry.transceiver.sender.replaceTrack(media);
+    entry.stream = stream;
+    if (entry.preview) entry.preview.srcObject = stream;
+    entry.button.textContent = `Stop ${entry.what}`;
+    viewer.sending[track.name] = true;
+  }
+
+  async function stopInput(name, entry) {
+    if (!entry.stream) return;
+    entry.stream.getTracks().forEach((t) => t.stop());
+    entry.stream = null;
+    if (entry.preview) entry.preview.srcObject = null;
+    entry.button.textContent = `Start ${entry.what}`;
+    viewer.sending[name] = false;
+    try { await entry.transceiver.sender.replaceTrack(null); } catch (_) { /* peer closed */ }
+  }
+
+  function enableInputs(enabled) {
+    for (const entry of inputs.values()) entry.button.disabled = !enabled;
+  }
+
   // -- connecting -----------------------------------------------------------------------------
 
   function waitForGathering(peer, ms) {
@@ -311,7 +434,13 @@
     const area = $("tracks");
     area.replaceChildren();
     const byTransceiver = new Map();
+    inputs.clear();
     for (const track of tracks) {
+      if (track.direction === "sendonly") {
+        const sender = pc.addTransceiver(track.kind, { direction: "sendonly" });
+        area.append(inputFigure(track, sender));
+        continue;
+      }
       const transceiver = pc.addTransceiver(track.kind, { direction: "recvonly" });
       const figure = document.createElement("figure");
       const media = document.createElement(track.kind === "video" ? "video" : "audio");
@@ -334,6 +463,7 @@
     });
     pc.addEventListener("connectionstatechange", () => {
       const state = pc && pc.connectionState;
+      enableInputs(state === "connected");
       if (state === "connected") setStatus("streaming");
       else if (state === "failed") setStatus("error", "connection failed");
       else if (state === "disconnected" || state === "closed") setStatus("disconnected");
@@ -344,7 +474,7 @@
       mid: pc.getTransceivers()[i].mid,
       name: track.name,
       kind: track.kind,
-      direction: "recvonly",
+      direction: track.direction === "sendonly" ? "sendonly" : "recvonly",
     }));
     const offered = await json("POST", `${transport}/sdp_params`, {
       sdp_offer: pc.localDescription.sdp,
@@ -364,6 +494,8 @@
   }
 
   async function disconnect() {
+    for (const [name, entry] of inputs) await stopInput(name, entry);
+    enableInputs(false);
     clearInterval(pingTimer);
     clearInterval(statsTimer);
     if (channel) channel.close();

@@ -250,3 +250,144 @@ def test_no_grad_autocast_and_inference_mode_are_kept() -> None:
         ("with", 'torch.autocast("cuda")'),
     ]
     assert [p.name for p in plan.params] == ["n"]
+
+
+# ---- what is too slow or too coarse to change mid-clip, whatever the loop reads
+
+HEAVY = """
+import torch
+
+
+def main(prompt: str, model_id: str = "org/model", scale: float = 1.0, guidance: float = 1.0,
+         input: str = "in.mp4", device: str = "cuda", output_dir: str = "out",
+         save_depth: bool = False, ratio: float = None, width: int = 64):
+    video = read_video(input)
+    height = int(video.shape[1] * scale)
+    stream = StreamWrapper(model_id_or_path=model_id, height=height).to(device)
+    stream.prepare(prompt=prompt, guidance_scale=guidance)
+    cond = stream.encode(prompt).to(device)
+    result = torch.zeros(video.shape[0], height, 8, 3)
+    for i in range(video.shape[0]):
+        if ratio is None:
+            ratio = 0.5
+        frame = stream(video[i], cond, ratio, width)
+        if save_depth:
+            save_image(frame, f"{output_dir}/{i}.png")
+        result[i] = frame
+    result = result * 255
+    write_video(f"{output_dir}/out.mp4", result)
+    return result
+"""
+
+
+@pytest.mark.parametrize(
+    ("name", "live", "reason"),
+    [
+        ("prompt", True, "feeds `cond`"),
+        ("guidance", True, "feeds `cond`"),  # through prepare(): a cheap call on the model
+        ("model_id", False, "loads the model `stream`: applies at restart"),
+        ("scale", False, "loads the model `stream`"),
+        ("input", False, "reads the file behind `video`: applies at restart"),
+        ("device", False, "loads the model `stream`"),  # `.to(device)` moves it
+        ("output_dir", False, "not read by the frame loop"),  # only to save
+        ("save_depth", False, "not read by the frame loop"),
+        ("ratio", True, "read inside the frame loop"),
+        ("width", False, "sets the frame size: applies at restart"),
+    ],
+)
+def test_model_loads_file_reads_and_saves_do_not_make_a_field_live(
+    name: str, live: bool, reason: str
+) -> None:
+    f = plan_of(HEAVY).state_field(name)
+    assert (f.live, reason in f.reason) == (live, True), f.reason
+
+
+def test_a_path_a_device_or_a_frame_size_read_in_the_loop_applies_at_restart() -> None:
+    plan = plan_of(
+        """
+        def render(views, save_path: str = "out", device: str = "cpu", height: int = 32,
+                   gain: float = 1.0):
+            frames = []
+            for v in views:
+                frames.append(draw(v, save_path, device, height) * gain)
+            return frames
+        """
+    )
+    reasons = {f.name: (f.live, f.reason) for f in plan.state}
+    assert reasons["save_path"] == (False, "a path: applies at restart")
+    assert reasons["device"] == (False, "chooses where the model runs: applies at restart")
+    assert reasons["height"] == (False, "sets the frame size: applies at restart")
+    assert reasons["gain"][0] is True
+
+
+def test_an_in_place_change_to_a_loaded_model_applies_at_restart() -> None:
+    plan = plan_of(
+        """
+        def render(grid, poses, nofg: bool = False, radius: float = 1.0, shift: float = 0.0):
+            if nofg:
+                grid.density_data.data[:] = 0.0
+            poses = poses * radius
+            poses[:, 3] += shift
+            frames = []
+            for p in poses:
+                frames.append(grid.render(p))
+            return frames
+        """
+    )
+    assert not plan.state_field("nofg").live
+    assert "changes the loaded `grid` in place" in plan.state_field("nofg").reason
+    # writing items of an array (not attributes of an object) is a cheap recompute
+    assert plan.state_field("radius").live and plan.state_field("shift").live
+
+
+def test_a_processor_built_in_a_with_block_is_a_model_load() -> None:
+    plan = plan_of(
+        """
+        def run(source, ratio: float = 1.2, weight: float = 1.0, model_path: str = "m.onnx"):
+            with ImageProcessor(source.shape, model_path) as proc:
+                face = proc.preprocess(source, ratio)
+            frames = []
+            for t in range(8):
+                frames.append(draw(face, t) * weight)
+            return frames
+        """
+    )
+    assert not plan.state_field("ratio").live
+    assert "loads the model `face`" in plan.state_field("ratio").reason
+    assert plan.state_field("weight").live
+
+
+def test_a_field_guarding_the_sink_is_live_one_guarding_a_save_is_not() -> None:
+    plan = plan_of(
+        """
+        def run(n: int = 4, mirror: bool = False, dump: bool = False):
+            frames = []
+            for i in range(n):
+                x = draw(i)
+                if dump:
+                    save(x)
+                if mirror:
+                    x = x[:, ::-1]
+                frames.append(x)
+            return frames
+        """
+    )
+    assert plan.state_field("mirror").live
+    assert not plan.state_field("dump").live
+
+
+def test_the_accumulators_initial_size_is_not_a_post_loop_field() -> None:
+    plan = plan_of(
+        """
+        import torch
+
+        def run(n: int = 4, rows: int = 8, gain: float = 2.0):
+            out = torch.zeros(n, rows)
+            for i in range(n):
+                out[i] = draw(i)
+            out = out * gain
+            return out
+        """
+    )
+    assert plan.state_field("gain").live and "post-loop" in plan.state_field("gain").reason
+    assert not plan.state_field("rows").live

@@ -1,4 +1,4 @@
-"""Refusals (RC101/RC102/RC110/RC111), ranking among candidates (RC103/RC104), and the
+"""Refusals (RC101/RC110/RC111/RC116), module scripts (RC102), ranking among candidates (RC103/RC104), and the
 --symbol / --loop-line flags that settle it (RC105/RC106)."""
 
 from __future__ import annotations
@@ -16,21 +16,6 @@ np.save("clip.npy", np.stack(frames))
 """
 
 REFUSALS = [
-    pytest.param(MODULE_SCRIPT, "RC102", 5, 1, id="module-level-script"),
-    pytest.param(
-        """
-        import numpy as np
-
-        if __name__ == "__main__":
-            video = []
-            for t in range(4):
-                video.append(np.zeros((4, 4, 3)))
-        """,
-        "RC102",
-        6,
-        5,
-        id="main-block-script",
-    ),
     pytest.param(
         """
         def run(n: int = 3):
@@ -111,11 +96,47 @@ def test_refused_shapes(source: str, code: str, line: int, col: int) -> None:
     assert hit[0].hint
 
 
-def test_module_script_plan_names_the_module_and_its_loop() -> None:
-    plan = plan_of(MODULE_SCRIPT)
+MAIN_BLOCK_SCRIPT = """
+import numpy as np
+
+if __name__ == "__main__":
+    video = []
+    for t in range(4):
+        video.append(np.zeros((4, 4, 3)) + t)
+"""
+
+
+@pytest.mark.parametrize(("source", "line"), [(MODULE_SCRIPT, 5), (MAIN_BLOCK_SCRIPT, 6)])
+def test_a_module_script_is_a_plan_of_its_setup_and_loop(source: str, line: int) -> None:
+    plan = plan_of(source)
+    assert plan.ok, [d.format() for d in plan.diagnostics]
     assert plan.symbol == "<module>" and plan.symbol_kind == "module"
-    assert plan.frame_loop.line == 5
-    assert "--symbol" in plan.diagnostics[0].hint
+    assert plan.frame_loop is not None and plan.frame_loop.line == line
+    note = next(d for d in plan.diagnostics if d.code == "RC102")
+    assert note.severity == "note" and "load() runs its setup" in note.message
+    assert "def __reactorc_script__(" in plan.lowered_source
+    # the laid-out script keeps the file's line numbers
+    assert plan.lowered_source.count("\n") == source.count("\n")
+
+
+def test_a_script_whose_loop_depends_on_changeable_code_outside_main_is_rc116() -> None:
+    plan = plan_of(
+        """
+        import argparse
+
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--gain", type=float, default=2.0)
+        args = parser.parse_args()
+        scaled = [args.gain * k for k in range(3)]
+
+        if __name__ == "__main__":
+            frames = []
+            for i in range(4):
+                frames.append(render(i, scaled))
+        """
+    )
+    assert errors(plan) == ["RC116"]
+    assert "outside its __main__ block" in next(d.message for d in plan.diagnostics)
 
 
 def test_polling_waitkey_is_not_blocking() -> None:

@@ -98,11 +98,13 @@ def test_parameters_that_are_not_plain_data_are_not_state(signature, name, why) 
     assert plan.ok
 
 
-def test_parameter_without_annotation_default_or_doc_type_is_rc202() -> None:
-    plan = plan_of(pipeline("prompt, steps: int = 2"))
+def test_parameter_nothing_says_anything_about_is_rc202_with_what_the_wrapper_passes() -> None:
+    plan = plan_of(pipeline("thing=None, steps: int = 2"))
     assert [f.name for f in plan.state] == ["steps"]
     d = next(d for d in plan.diagnostics if d.code == "RC202")
-    assert "prompt" in d.message and d.severity == "warning"
+    assert "`thing`" in d.message and "its default `None`" in d.message
+    assert d.severity == "note"
+    assert "reactorc.yaml" in d.hint and "annotate" not in d.hint
 
 
 def test_docstring_type_gives_the_type_when_there_is_no_annotation() -> None:
@@ -319,7 +321,11 @@ def test_untyped_parameter_the_loop_iterates_is_an_input_not_unknown() -> None:
     )
     (ns,) = plan.non_state
     assert (ns.param.name, ns.reason) == ("poses", "the frame loop iterates over it: a sequence")
-    assert "RC201" in codes(plan) and "RC202" not in codes(plan)
+    # nothing passes `poses`: it is a live sequence with no value yet, and the plan says what
+    # to write in reactorc.yaml instead of calling its type unknown
+    assert "RC501" in codes(plan) and "RC202" not in codes(plan)
+    arg = plan.argument("poses")
+    assert arg is not None and (arg.role, arg.source) == ("live", "missing")
 
 
 def test_diffusers_style_docstring_types_and_descriptions() -> None:

@@ -1,6 +1,6 @@
 """The step form (`convert --target reactor-app`): how the generator form's body is split into
-start_clip / step / finish_clip, which variables move to the clip, and what is refused (RC501:
-state the analysis cannot follow, naming the variable; RC502: nothing a step can iterate).
+start_clip / step / finish_clip, which variables move to the clip, and what is refused (RC601:
+state the analysis cannot follow, naming the variable; RC602: nothing a step can iterate).
 
 Frame-exactness against the generator form is tested on every fixture in tests/platform."""
 
@@ -164,7 +164,7 @@ REFUSED = {
                     frames.append(np.full((8, 8, 3), bump(i), np.uint8))
                 return np.stack(frames)
         """,
-        "RC501",
+        "RC601",
         "`total`",
         6,
     ),
@@ -182,7 +182,7 @@ REFUSED = {
                         frames.append(np.full((8, 8, 3), i, np.uint8))
                 return np.stack(frames)
         """,
-        "RC501",
+        "RC601",
         "`log`",
         7,
     ),
@@ -200,7 +200,7 @@ REFUSED = {
                     frames.append(np.full((8, 8, 3), shade(i), np.uint8))
                 return np.stack(frames)
         """,
-        "RC501",
+        "RC601",
         "`shade`",
         9,
     ),
@@ -217,7 +217,7 @@ REFUSED = {
                     frames.append(np.full((8, 8, 3), scope["i"], np.uint8))
                 return np.stack(frames)
         """,
-        "RC501",
+        "RC601",
         "`locals()`",
         8,
     ),
@@ -234,7 +234,7 @@ REFUSED = {
                     frames.append(np.full((8, 8, 3), (last := last + i), np.uint8))
                 return np.stack(frames)
         """,
-        "RC501",
+        "RC601",
         "`last`",
         7,
     ),
@@ -253,7 +253,7 @@ REFUSED = {
                     print("done")
                 return np.stack(frames)
         """,
-        "RC502",
+        "RC602",
         "`try`",
         8,
     ),
@@ -270,7 +270,7 @@ REFUSED = {
                     await asyncio.sleep(0)
                     yield np.full((8, 8, 3), i, np.uint8)
         """,
-        "RC502",
+        "RC602",
         "asynchronous",
         8,
     ),
@@ -300,7 +300,7 @@ def test_the_cli_prints_the_refusal_and_writes_nothing(tmp_path: Path) -> None:
         app, ["convert", str(path), "-o", str(out), "--target", "reactor-app"]
     )
     assert result.exit_code == 2
-    assert f"{path}:6:9: RC501 error: `nonlocal total`" in result.output
+    assert f"{path}:6:9: RC601 error: `nonlocal total`" in result.output
     assert "Traceback" not in result.output
     assert not out.exists()
 

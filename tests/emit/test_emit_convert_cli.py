@@ -448,3 +448,89 @@ def test_ppm_frames_written_as_header_and_raw_bytes_stream_as_the_original_wrote
     model.load({"out_dir": str(tmp_path / "streamed")})
     assert np.array_equal(collect(model, 3), np.stack(written))
     assert not list((tmp_path / "streamed").iterdir()), "the wrapper wrote a file"
+
+
+ANIMATE = """\
+import numpy as np
+
+
+def animate(source, strength: float = 1.0, n: int = 3):
+    frames = []
+    for t in range(n):
+        frames.append(np.clip(source * (t + 1) * strength, 0, 255).astype(np.uint8))
+    return frames
+"""
+
+
+def test_a_missing_argument_stops_convert_with_the_stanza_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "pipeline.py").write_text(ANIMATE)
+    done = reactorc("convert", tmp_path / "pipeline.py", "-o", tmp_path / "out")
+    assert done.returncode == 2
+    assert "RC501" in done.stderr and "arguments:" in done.stderr and "source:" in done.stderr
+    assert "no value for `source`" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_arg_supplies_a_missing_argument_and_the_wrapper_streams_with_it(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.py").write_text(ANIMATE)
+    out = tmp_path / "arg_out"
+    done = reactorc(
+        "convert",
+        tmp_path / "pipeline.py",
+        "-o",
+        out,
+        "--arg",
+        "source=np.full((16, 16, 3), 40, np.uint8)",
+    )
+    assert done.returncode == 0, done.stderr
+    model = wrapper_class(out)()
+    model.load({})
+    frames = collect(model, 3)
+    assert [int(f[0, 0, 0]) for f in frames] == [40, 80, 120]
+
+
+def test_a_malformed_arg_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.py").write_text(ANIMATE)
+    done = reactorc("convert", tmp_path / "pipeline.py", "-o", tmp_path / "out", "--arg", "source")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "error: --arg 'source': expected NAME=EXPR, e.g. --arg 'noise=torch.randn(1, 4)'"
+    ]
+
+
+def test_entry_names_the_script_whose_setup_load_runs(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.py").write_text(ANIMATE)
+    (tmp_path / "run.py").write_text(
+        "import argparse\n"
+        "import numpy as np\n"
+        "from pipeline import animate\n\n"
+        "parser = argparse.ArgumentParser()\n"
+        "parser.add_argument('--level', type=int, default=10)\n\n"
+        "if __name__ == '__main__':\n"
+        "    args = parser.parse_args()\n"
+        "    image = np.full((16, 16, 3), args.level, np.uint8)\n"
+        "    animate(image, n=2)\n"
+    )
+    out = tmp_path / "entry_out"  # wrapper_class caches modules by folder name
+    done = reactorc("convert", tmp_path / "pipeline.py", "-o", out, "--entry", tmp_path / "run.py")
+    assert done.returncode == 0, done.stderr
+    assert yaml.safe_load((out / "config.yml").read_text()) == {"level": 10}
+    # another module called `pipeline` in the process must not stand in for the original
+    stranger = type(sys)("pipeline")
+    saved = sys.modules.get("pipeline")
+    sys.modules["pipeline"] = stranger
+    try:
+        model = wrapper_class(out)()
+        model.load({"level": 20})
+    finally:
+        if saved is None:
+            sys.modules.pop("pipeline", None)
+        else:
+            sys.modules["pipeline"] = saved
+    assert sys.modules.get("pipeline") is saved
+    frames = collect(model, 2)
+    assert [int(f[0, 0, 0]) for f in frames] == [20, 40]
+    missing = reactorc("convert", tmp_path / "pipeline.py", "-o", out, "--entry", "nope.py")
+    assert missing.returncode == 2 and "--entry nope.py: no such file" in missing.stderr

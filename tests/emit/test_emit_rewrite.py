@@ -436,6 +436,91 @@ CASES.append(
 )
 
 
+# generation then decode, from an offset; what only fed a dropped save; original f-strings
+CASES += [
+    (
+        "decode-loop-from-an-offset-counts-from-the-clips-start",
+        """
+        from models import World
+
+        CONTEXT = 2
+
+        def rollout(model, n: int = 6):
+            latents = []
+            for i in range(n):
+                latents.append(model.step(i))
+            frames = []
+            for z in latents[CONTEXT:]:
+                frames.append(model.decode(z))
+            return frames
+
+        if __name__ == "__main__":
+            rollout(World())
+        """,
+        """
+        model = self.arguments.model
+        n = self.state.n
+        def postprocess(latents, emitted):
+            \"\"\"The original's post-loop steps (lines 10-13), applied to one chunk.\"\"\"
+            frames = []
+            for z in latents[max((CONTEXT) - emitted, 0):]:
+                frames.append(model.decode(z))
+            return frames
+        emitted = 0
+        for i in range(n):
+            part = [model.step(i)]
+            chunk = postprocess(part, emitted)
+            emitted += len(part)
+            if len(chunk):
+                yield Out(main_video=to_video(chunk))
+        """,
+    ),
+    (
+        "a-store-that-only-fed-a-dropped-save-goes-its-call-stays",
+        """
+        import imageio
+        import numpy as np
+
+        def render(reader, n: int = 4):
+            fps = reader.get_meta_data()["fps"]
+            frames, scores = [], []
+            for i in range(n):
+                if i == 0: t0 = clock()
+                frames.append(reader.get_data(i))
+            imageio.mimwrite("out.mp4", np.stack(frames), fps=fps)
+
+        if __name__ == "__main__":
+            render(imageio.get_reader("in.mp4"))
+        """,
+        """
+        reader = self.arguments.reader
+        n = self.state.n
+        reader.get_meta_data()["fps"]
+        for i in range(n):
+            if i == 0: clock()
+            yield Out(main_video=to_video(reader.get_data(i)))
+        """,
+    ),
+    (
+        "f-strings-without-placeholders-become-plain-strings",
+        """
+        def run(n: int = 3):
+            frames = []
+            for i in range(n):
+                log(f"step")
+                frames.append(draw(i, f"{i}"))
+            return frames
+        """,
+        """
+        n = self.state.n
+        for i in range(n):
+            log("step")
+            yield Out(main_video=to_video(draw(i, f"{i}")))
+        """,
+    ),
+]
+
+
 @pytest.mark.parametrize(("name", "before", "after"), CASES, ids=[c[0] for c in CASES])
 def test_rewrite(name: str, before: str, after: str) -> None:
     assert body_of(before) == textwrap.dedent(after).strip()

@@ -12,6 +12,7 @@ const state = {
 };
 
 let reactor = null;
+const files = {}; // FileRefs from uploadFile, by file name, for sendCommand
 
 window.harness = {
   state,
@@ -37,6 +38,28 @@ window.harness = {
   },
   send(command, data, scope) {
     return reactor.sendCommand(command, data, scope);
+  },
+  // The camera (Chromium's fake one in the tests) published with the client's publishTrack.
+  async publishCamera(name) {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: true, audio: false });
+    const track = stream.getVideoTracks()[0];
+    await reactor.publishTrack(name, track);
+    const { width, height } = track.getSettings();
+    return { width, height };
+  },
+  async unpublish(name) {
+    await reactor.unpublishTrack(name);
+  },
+  // A file made from base64 bytes, uploaded with the client's uploadFile; returns its FileRef.
+  async upload(base64, name, type) {
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    const ref = await reactor.uploadFile(new File([bytes], name, { type }));
+    files[name] = ref;
+    return { uploadId: ref.uploadId, name: ref.name, mimeType: ref.mimeType, size: ref.size };
+  },
+  // sendCommand with a FileRef among the values: the client moves it to the uploads section.
+  sendFile(command, param, name, data) {
+    return reactor.sendCommand(command, { ...(data || {}), [param]: files[name] });
   },
   async disconnect() {
     await reactor.disconnect();

@@ -75,6 +75,14 @@ def test_public_names_match_the_reactor_interface():
         "disconnected",
         "ModelMessage",
         "Rejection",
+        # inputs from the client (issue 13): tracks it sends and files it uploads
+        "MediaInput",
+        "InputBuffer",
+        "InputFrame",
+        "ReadMode",
+        "BufferClosed",
+        "UploadedFile",
+        "file_uploaded",
     }
     assert set(reactor.__all__) == expected
     for name in expected:

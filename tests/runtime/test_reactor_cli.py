@@ -386,7 +386,9 @@ def test_schema_is_openapi_with_commands_state_and_tracks(tmp_path, capsys):
     shape = document["components"]["schemas"]["State"]["properties"]["shape"]
     assert shape == {"type": "string", "enum": ["box", "dot"], "default": "box"}
     assert document["components"]["schemas"]["State"]["properties"]["on"]["type"] == "boolean"
-    assert document["x-reactor"]["tracks"] == [{"name": "main_video", "kind": "video"}]
+    assert document["x-reactor"]["tracks"] == [
+        {"name": "main_video", "kind": "video", "direction": "recvonly"}
+    ]
     assert document["x-reactor"]["commands"] == ["set_level", "set_gain", "set_shape", "set_on"]
     assert document["x-reactor"]["fps"] == 120
 

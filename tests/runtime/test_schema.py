@@ -133,8 +133,8 @@ def test_rejections_are_described():
 def test_tracks_messages_and_rate_are_listed():
     extra = DOC["x-reactor"]
     assert extra["tracks"] == [
-        {"name": "main_video", "kind": "video"},
-        {"name": "ambience", "kind": "audio", "sample_rate": 48000},
+        {"name": "main_video", "kind": "video", "direction": "recvonly"},
+        {"name": "ambience", "kind": "audio", "sample_rate": 48000, "direction": "recvonly"},
     ]
     assert extra["messages"] == ["score"]
     assert extra["fps"] == 24

@@ -109,3 +109,18 @@ async def test_a_missing_manifest_is_reported_as_the_load_error(tmp_path: Path) 
     status = await replica.status()
     assert "reactor.yaml" in status["load_error"]
     await replica.close()
+
+
+async def test_an_upload_slot_points_at_the_address_the_client_used(replica: ModelReplica) -> None:
+    """Behind the ingress, the URL to PUT a file's bytes to is the ingress's, not the address
+    of the replica's own server on 127.0.0.1."""
+    reply = await replica.relay("POST", "/start_session", API, b"{}")
+    session = json.loads(reply["body"])["session_id"]
+    body = json.dumps({"name": "a.png", "mime_type": "image/png", "size": 3}).encode()
+    headers = {**API, "Content-Type": "application/json"}
+    slot = await replica.relay("POST", f"/sessions/{session}/uploads", headers, body)
+    assert slot["status"] == 201
+    url = json.loads(slot["body"])["presigned_url"]
+    assert url.startswith(f"http://example.org/sessions/{session}/uploads/"), url
+    put = await replica.relay("PUT", url.removeprefix("http://example.org"), {}, b"abc")
+    assert put["status"] == 200

@@ -99,7 +99,7 @@ def _files(project: Path) -> dict[str, str]:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["check", "fixtures/refused_module_script/pipeline.py", "-o", "x"], "cannot convert"),
+        (["check", "fixtures/refused_interactive_prompt/pipeline.py", "-o", "x"], "cannot convert"),
         (["check", "no/such.py", "-o", "x"], "RC001"),
         (["check", "fixtures/seed/pipeline.py", "-o", "README.md"], "is not a folder"),
         (["check", "fixtures/seed/pipeline.py", "-o", "x", "--target", "nope"], "--target"),
