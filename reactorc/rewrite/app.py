@@ -12,6 +12,10 @@ Split at the loop, it becomes a state machine:
   header (the `for`'s `next()`, the `while`'s test) decides whether the clip goes on;
 - `finish_clip(...)`: the statements after the loop, once the loop has ended.
 
+A step ends at the frame's yield. Statements of the iteration after it that read the live
+state run, in the generator form, after the consumer took the frame (and any update since):
+those move to the start of the next step (`_rotate_tail`).
+
 Which variables are carried is a data-flow question, answered on the generator body with
 libcst's scope analysis: a name bound before the loop and read in it, or bound in the loop and
 possibly read before it is bound again (in the next iteration, the loop's test, or after the
@@ -44,6 +48,7 @@ from reactorc.diagnostics import Diagnostic, diagnostic
 from reactorc.plan import Plan
 from reactorc.rewrite.inference import Inference
 from reactorc.rewrite.names import (
+    bound_names,
     code_of,
     fresh_name,
     iter_nodes,
@@ -781,7 +786,8 @@ def step_form(inference: Inference) -> StepForm:
             "synchronous",
             "convert with --target reactor-runtime (its generator form runs async generators)",
         )
-    wrapper = MetadataWrapper(cst.parse_module("def inference(self):\n" + inference.body))
+    parsed, header_code = _rotate_tail(cst.parse_module("def inference(self):\n" + inference.body))
+    wrapper = MetadataWrapper(parsed)
     fn = wrapper.module.body[0]
     assert isinstance(fn, cst.FunctionDef)
     _refuse_hidden_state(fn)
@@ -954,13 +960,163 @@ def step_form(inference: Inference) -> StepForm:
         finish_clip=_code(finish) if finish else "",
         carried=tuple(attrs[n] for n in carried_names)
         + ((form.iterator,) if isinstance(loop, cst.For) else ()),
-        loop_header=_header_code(loop),
+        loop_header=header_code or _header_code(loop),
         state_param=form.state,
         clip_var=form.clip,
         frames_var=form.frames,
         prologue_can_return=_returns(before),
         decorators=inference.decorators,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Statements after the frame's yield that read the live state
+
+
+def _rotate_tail(module: cst.Module) -> tuple[cst.Module, str]:
+    """Statements of the frame loop's body after its yield run, in the generator form, once
+    the consumer has taken the frame, so they see the updates applied at the yield. A step
+    ends at the yield: when such a tail reads the live state, it moves to the start of the next
+    step (a `pending` flag set where the frame is yielded), and the loop becomes the equivalent
+    `while True` whose header fetch follows it; with it, the original loop's header. Everything
+    else is returned unchanged (and "")."""
+    fn = module.body[0]
+    assert isinstance(fn, cst.FunctionDef)
+    try:
+        _, loop = _levels(fn)
+    except StepFormError:
+        return module, ""  # refused later, with the same error
+    body = list(loop.body.body)  # type: ignore[attr-defined]
+    last = max((i for i, stmt in enumerate(body) if _yields(stmt)), default=None)
+    if last is None or loop.orelse is not None:
+        return module, ""
+    tail = body[last + 1 :]
+    if not tail or not any(_state_nodes_in(stmt) for stmt in tail):
+        return module, ""
+    if not _yields_last(body[last]):
+        return module, ""  # a yield in the middle of a block: the tail stays in its step
+    taken = referenced_names(fn) | bound_names(fn)
+    pending = fresh_name("pending", taken)
+    marked = body[last].visit(_MarkYields(pending))
+    head: list[cst.BaseStatement] = []
+    if isinstance(loop, cst.For):
+        iterator = fresh_name("frame_iterator", taken | {pending})
+        head.append(parse_stmt(f"{iterator} = iter({code_of(loop.iter).strip()})\n"))
+        fetch = cst.Try(
+            body=cst.IndentedBlock(
+                body=[
+                    cst.SimpleStatementLine(
+                        body=[
+                            cst.Assign(
+                                targets=[cst.AssignTarget(loop.target)],
+                                value=parse_expr(f"next({iterator})"),
+                            )
+                        ]
+                    )
+                ]
+            ),
+            handlers=[
+                cst.ExceptHandler(
+                    type=cst.Name("StopIteration"),
+                    body=cst.IndentedBlock(body=[parse_stmt("break\n")]),
+                )
+            ],
+        )
+    else:
+        fetch = cst.If(
+            test=parse_expr(f"not ({code_of(loop.test).strip()})"),
+            body=cst.IndentedBlock(body=[parse_stmt("break\n")]),
+        )
+    head.append(parse_stmt(f"{pending} = False\n"))
+    # what the tail reads from its iteration is read a step later: bound before the loop too,
+    # so the analysis sees it carried (it is only read once the iteration has bound it)
+    made = bound_names(cst.IndentedBlock(body=body[: last + 1]))
+    if isinstance(loop, cst.For):
+        made |= referenced_names(loop.target)
+    later = referenced_names(cst.IndentedBlock(body=tail)) & made
+    head += [parse_stmt(f"{name} = None\n") for name in sorted(later)]
+    resume = cst.If(
+        test=cst.Name(pending),
+        body=cst.IndentedBlock(
+            body=[parse_stmt(f"{pending} = False\n"), *(t.deep_clone() for t in tail)]
+        ),
+    )
+    same_step = cst.If(test=parse_expr(f"not {pending}"), body=cst.IndentedBlock(body=list(tail)))
+    rotated = cst.While(
+        test=cst.Name("True"),
+        body=cst.IndentedBlock(body=[resume, fetch, *body[:last], marked, same_step]),
+        leading_lines=loop.leading_lines,
+    )
+    head[0] = head[0].with_changes(leading_lines=loop.leading_lines)
+    done = module.deep_replace(loop, cst.FlattenSentinel([*head, rotated]))
+    return done, _header_code(loop)  # type: ignore[return-value]
+
+
+def _state_nodes_in(node: cst.CSTNode) -> bool:
+    return any(
+        isinstance(n, cst.Attribute)
+        and isinstance(n.value, cst.Name)
+        and n.value.value == "self"
+        and n.attr.value == "state"
+        for n in iter_nodes(node)
+    )
+
+
+def _yields_last(stmt: cst.BaseStatement) -> bool:
+    """`yield x`, or an `if` each of whose branches yields nothing or yields as its last
+    statement (and nowhere else): after the yield, nothing of the statement is left to run."""
+    if isinstance(stmt, cst.SimpleStatementLine):
+        found = _yields(stmt)
+        last = stmt.body[-1]
+        return (
+            len(found) == 1
+            and isinstance(last, cst.Expr)
+            and isinstance(last.value, cst.Yield)
+            and found[0] is last.value
+        )
+    if isinstance(stmt, cst.If):
+        branches: list[Sequence[cst.BaseStatement]] = [stmt.body.body]  # type: ignore[list-item]
+        other = stmt.orelse
+        while other is not None:
+            if isinstance(other, cst.If):
+                branches.append(other.body.body)  # type: ignore[arg-type]
+                other = other.orelse
+            else:
+                branches.append(other.body.body)  # type: ignore[arg-type]
+                other = None
+        if any(_yields(stmt.test) for stmt in [stmt]):
+            return False
+        for block in branches:
+            if not any(_yields(b) for b in block):
+                continue
+            if any(_yields(b) for b in block[:-1]) or not _yields_last(block[-1]):
+                return False
+        return True
+    return False
+
+
+class _MarkYields(cst.CSTTransformer):
+    """`yield x` -> `pending = True; yield x`: the rest of the iteration waits for the next
+    step."""
+
+    def __init__(self, pending: str) -> None:
+        self.pending = pending
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return False
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        return False
+
+    def leave_SimpleStatementLine(
+        self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine
+    ) -> cst.SimpleStatementLine:
+        if not _yields(original):
+            return updated
+        flag = cst.Assign(
+            targets=[cst.AssignTarget(cst.Name(self.pending))], value=cst.Name("True")
+        )
+        return updated.with_changes(body=[flag, *updated.body])
 
 
 def _carried(

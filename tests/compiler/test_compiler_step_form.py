@@ -144,6 +144,61 @@ def test_a_function_made_before_the_loop_is_made_in_each_step_with_what_it_uses(
     assert "def post" not in form.start_clip  # only the steps call it
 
 
+TAIL_BODY = """\
+        context = self.arguments.context
+        action = 0
+        for i in range(len(context)):
+            latent = context[i] + action
+            if latent >= 0:
+                yield Output(main_video=to_video(latent))
+            action = self.state.action or i
+"""
+"""A world model's rollout: the action for the next frame is read after the frame is yielded,
+so in the generator form it sees an update applied while that frame was on its way."""
+
+
+def test_a_tail_after_the_yield_that_reads_the_state_runs_at_the_next_step() -> None:
+    form = step_form(generator_inference(TAIL_BODY))
+    assert form.loop_header == "for i in range(len(context))"  # the original's, in docstrings
+    # the tail waits for the next step (its state), unless this iteration yielded nothing
+    resume = form.step.index("if clip.pending:")
+    fetch = form.step.index("clip.i = next(clip.frame_iterator)")
+    assert resume < fetch
+    assert "clip.action = state.action or clip.i" in form.step[resume:fetch]
+    assert "clip.pending = True" in form.step
+    assert form.step.index("if not clip.pending:") > form.step.index("clip.pending = True")
+    # what the tail reads from its iteration is carried to the next step
+    assert {"pending", "i", "action", "frame_iterator"} <= set(form.carried)
+    assert "latent" not in form.carried  # the tail does not read it: a local of the step
+    assert "clip.frame_iterator = iter(range(len(clip.context)))" in form.start_clip
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "            action = i  # reads no state: it may run in the step that yielded\n",
+        "",  # nothing after the yield
+    ],
+)
+def test_a_tail_that_reads_no_state_stays_in_its_step(tail: str) -> None:
+    body = TAIL_BODY.replace("            action = self.state.action or i\n", tail)
+    form = step_form(generator_inference(body))
+    assert "pending" not in form.step and "frame_iterator" not in form.step
+    assert "clip.iterator = iter(range(len(clip.context)))" in form.start_clip
+
+
+def test_a_yield_in_the_middle_of_a_block_keeps_the_loop_as_it_is() -> None:
+    """`if ...: yield x; more()`: what follows the yield inside the block would have to wait
+    too; the loop is left as written (the tail runs in the step that yielded)."""
+    body = TAIL_BODY.replace(
+        "                yield Output(main_video=to_video(latent))\n",
+        "                yield Output(main_video=to_video(latent))\n                action += 1\n",
+    )
+    form = step_form(generator_inference(body))
+    assert "pending" not in form.step
+    assert "clip.action = state.action or i" in form.step  # i: a local of the step
+
+
 REFUSED = {
     "nonlocal": (
         """
