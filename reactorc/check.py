@@ -85,14 +85,19 @@ def _diff(old: str, new: str, out_dir: Path, name: str) -> str:
 
 def committed_target(out: Path) -> str:
     """The target a committed output was converted for: the Reactor platform's manifest form
-    (`runtime: {import: ...}`) means reactor-runtime."""
+    (`runtime: {import: ...}`) means reactor-runtime, or reactor-app when the module it imports
+    is the step form's (`<name>_app`, where the generator form's is `<name>_stream`)."""
     import yaml
 
     try:
         data = yaml.safe_load((out / "reactor.yaml").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         return "reactor"
-    return "reactor-runtime" if isinstance(data, dict) and "runtime" in data else "reactor"
+    if not isinstance(data, dict) or "runtime" not in data:
+        return "reactor"
+    runtime = data["runtime"] if isinstance(data["runtime"], dict) else {}
+    module = str(runtime.get("import", "")).partition(":")[0]
+    return "reactor-app" if module.endswith("_app") else "reactor-runtime"
 
 
 def run_check(
@@ -170,6 +175,14 @@ def run_check(
     err.print(f"{out}: up to date with {path} ({len(result.current)} files)", soft_wrap=True)
     if then_validate:
         from reactorc.validate import run_validate
+
+        if target == "reactor-app":
+            err.print(
+                f"{out}: --validate runs models on this project's runtime, and a reactor-app "
+                "folder needs reactor-runtime 3.x: validate the --target reactor-runtime output",
+                soft_wrap=True,
+            )
+            return 2
 
         return run_validate(out, "auto", 24, False, False, (), None, None)
     return 0

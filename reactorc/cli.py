@@ -132,7 +132,10 @@ def convert(
     target: Annotated[
         str,
         typer.Option(
-            "--target", help="reactor (this runtime) or reactor-runtime (the Reactor platform)."
+            "--target",
+            help="reactor (this runtime), reactor-runtime (the Reactor platform's generator "
+            "form, reactor-runtime 2.x and 3.x) or reactor-app (its step form, a ReactorApp for "
+            "reactor-runtime 3.x).",
         ),
     ] = "reactor",
     force: Annotated[
@@ -163,7 +166,12 @@ def convert(
     assert result is not None
     changed = ", ".join(result.written) or "nothing (already up to date)"
     err.print(f"wrote {out}: {changed}", soft_wrap=True)
-    err.print(f"run it: cd {out} && reactor run", soft_wrap=True)
+    serve = {
+        "reactor": "reactor run",
+        "reactor-runtime": "reactor run  (on the Reactor platform: python -m reactor_runtime.serve)",
+        "reactor-app": "python -m reactor_runtime.serve  (reactor-runtime 3.x)",
+    }[target]
+    err.print(f"run it: cd {out} && {serve}", soft_wrap=True)
     raise typer.Exit(EXIT_OK)
 
 
@@ -195,7 +203,17 @@ def validate(
     ] = 120.0,
 ) -> None:
     """Run the wrapper in FOLDER for real and check it (exit 1 when a check fails)."""
+    from reactorc.check import committed_target
     from reactorc.validate import run_validate
+
+    if committed_target(folder) == "reactor-app":
+        Console(stderr=True, highlight=False).print(
+            f"error: {folder} is a --target reactor-app folder, a ReactorApp for reactor-runtime "
+            "3.x; validate runs models on this project's runtime: validate the --target "
+            "reactor-runtime output of the same pipeline (the two make the same frames)",
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_CANNOT)
 
     raise typer.Exit(
         run_validate(
@@ -215,7 +233,8 @@ def check(
     target: Annotated[
         str | None,
         typer.Option(
-            "--target", help="reactor or reactor-runtime (default: as the committed reactor.yaml)."
+            "--target",
+            help="reactor, reactor-runtime or reactor-app (default: as the committed reactor.yaml).",
         ),
     ] = None,
     then_validate: Annotated[

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from reactorc.diagnostics import Diagnostic
 from reactorc.plan import Plan
-from reactorc.render import TARGETS, RenderError, Target, render
+from reactorc.render import TARGETS, RenderError, Target, decode_source, render
 from reactorc.rewrite import RewriteError
+from reactorc.rewrite.app import StepFormError, refusal_diagnostic
 from reactorc.write import OutputError, WriteResult, write_output
 
 
@@ -56,6 +57,11 @@ def build_files(
         raise ConvertError(f"cannot read {source_path}: {exc.strerror or exc}") from None
     try:
         return render(plan, source, source_path, out_dir, target)
+    except StepFormError as exc:
+        where = refusal_diagnostic(exc, plan, decode_source(source), str(source_path))
+        raise ConvertError(
+            f"cannot convert {source_path} for --target {target}", (where,)
+        ) from None
     except (RewriteError, RenderError) as exc:
         raise ConvertError(f"cannot generate the wrapper for {plan.symbol}: {exc}") from None
     except Exception as exc:  # a bug in reactorc: one line, not a traceback

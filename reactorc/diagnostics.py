@@ -64,6 +64,9 @@ CODES: dict[str, Code] = {
         Code("RC502", "error", "the --entry script does not call the pipeline"),
         Code("RC503", "warning", "the driver builds an argument from unknown names"),
         Code("RC504", "note", "arguments come from the driver"),
+        # The step form (convert --target reactor-app).
+        Code("RC601", "error", "the frame loop carries state the step form cannot follow"),
+        Code("RC602", "error", "no frame loop a step can take one iteration of"),
         # reactorc itself.
         Code("RC900", "error", "internal error"),
     )

@@ -30,10 +30,13 @@ from reactorc import templates as templates_package
 from reactorc.analysis._cst import words
 from reactorc.plan import Plan, Sink, StateField
 from reactorc.rewrite import Inference, rewrite
+from reactorc.rewrite.app import step_form
 from reactorc.rewrite.setup import Load, SetupError, load_body
 
-Target = Literal["reactor", "reactor-runtime"]
-TARGETS: tuple[str, ...] = ("reactor", "reactor-runtime")
+Target = Literal["reactor", "reactor-runtime", "reactor-app"]
+TARGETS: tuple[str, ...] = ("reactor", "reactor-runtime", "reactor-app")
+"""reactor: this project's runtime; reactor-runtime: the Reactor platform's generator form
+(reactor-runtime 2.x and 3.x); reactor-app: its step form (a ReactorApp, reactor-runtime 3.x)."""
 HASH_MARK = "reactorc-hash:"
 HEADER_LINES = 3
 
@@ -50,6 +53,8 @@ class Names:
     output: str
     state: str
     model: str
+    clip: str = ""
+    """The step form's per-clip class (target reactor-app)."""
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,7 @@ def body_hash(body: str) -> str:
     return hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
 
 
-def names_for(plan: Plan, source_path: Path) -> Names:
+def names_for(plan: Plan, source_path: Path, target: Target = "reactor") -> Names:
     stem_base = _camel(source_path.stem)
     if plan.symbol_kind == "module":
         base = stem_base  # a script is named after its file
@@ -117,11 +122,13 @@ def names_for(plan: Plan, source_path: Path) -> Names:
     stem = re.sub(r"\W", "_", source_path.stem) or "pipeline"
     if stem[0].isdigit() or keyword.iskeyword(stem):
         stem = f"_{stem}"
+    app = target == "reactor-app"
     return Names(
-        module=f"{stem}_stream",
+        module=f"{stem}_app" if app else f"{stem}_stream",
         output=f"{base}Output",
         state=f"{base}State",
-        model=f"{base}Stream",
+        model=f"{base}App" if app else f"{base}Stream",
+        clip=f"{base}Clip" if app else "",
     )
 
 
@@ -490,11 +497,14 @@ def render(
 ) -> dict[str, str]:
     """The output folder's files for `plan`, as {file name: text}; nothing is written."""
     text = plan.lowered_source or decode_source(source)
-    names = names_for(plan, source_path)
+    names = names_for(plan, source_path, target)
     inference = rewrite(plan, text, names.output)
+    app = step_form(inference) if target == "reactor-app" else None
     load = _load(plan, text, source_path)
     rel = Path(os.path.relpath(source_path.resolve(), out_dir.resolve())).as_posix()
     imports = [g.import_code for g in inference.globals if g.import_code]
+    if app is not None:
+        imports.append("import copy")  # process_input() copies the state for the step
     module_names = [g.name for g in inference.globals if not g.import_code and not g.alias]
     if load is not None:
         imports += [code for _, code in load.globals if code]
@@ -532,7 +542,7 @@ def render(
         "target": target,
         "names": names,
         "module": names.module,
-        "model_name": _kebab(names.model.removesuffix("Stream")),
+        "model_name": _kebab(names.model.removesuffix("App" if app else "Stream")),
         "source_name": source_path.name,
         "source_rel": rel,
         "module_name": f"_reactorc_original_{plan.source_sha256[:12] or 'source'}",
@@ -567,10 +577,14 @@ def render(
         "required_config": required_config(plan),
         "read_paths": read_paths(plan),
         "notes": _notes(plan, inference),
+        "app": app,
+        "read_config": target != "reactor",
     }
     env = _env()
     files = {
-        f"{names.module}.py": env.get_template("wrapper.py.jinja").render(context),
+        f"{names.module}.py": env.get_template(
+            "app.py.jinja" if app is not None else "wrapper.py.jinja"
+        ).render(context),
         "reactor.yaml": env.get_template("reactor.yaml.jinja").render(context),
         "config.yml": env.get_template("config.yml.jinja").render(context),
         "server.py": env.get_template("server.py.jinja").render(context),

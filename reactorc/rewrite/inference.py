@@ -74,6 +74,11 @@ WRAPPER_NAMES: dict[str, str] = {
     "Output": "",
     "ReactorPipeline": "",
     "Video": "",
+    "read_config": "",
+    "PathLike": "from os import PathLike",
+    "copy": "import copy",
+    "ReactorApp": "",
+    "session_started": "",
 }
 """Module-level names the wrapper defines itself, with the import that binds them ("" = its own
 definition): an original's global of the same name is bound under another name."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from reactorc.analysis import explain_text
+from reactorc.convert import ConvertError, build_files
 from reactorc.diagnostics import CODES, Diagnostic, diagnostic, format_all, sort_diagnostics
 from reactorc.parse import parse_bytes, parse_text, read_file
 
@@ -73,11 +74,30 @@ def _blocks(section: str, lang: str) -> list[str]:
 EXAMPLES = sorted(code for code, s in SECTIONS.items() if _blocks(s, "python"))
 
 
+def _step_form_diagnostics(source: str, tmp_path: Path) -> list[Diagnostic]:
+    """What `reactorc convert pipeline.py -o out --target reactor-app` reports (RC5xx)."""
+    (tmp_path / "pipeline.py").write_text(source, encoding="utf-8")
+    plan = explain_text(source, "pipeline.py")
+    assert plan.ok, [d.format() for d in plan.diagnostics]
+    try:
+        build_files(plan, Path("pipeline.py"), Path("out"), "reactor-app")
+    except ConvertError as exc:
+        return list(exc.diagnostics)
+    return []
+
+
 @pytest.mark.parametrize("code", EXAMPLES)
-def test_documented_example_prints_the_documented_diagnostic(code: str) -> None:
+def test_documented_example_prints_the_documented_diagnostic(
+    code: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     section = SECTIONS[code]
     (source,) = _blocks(section, "python")
     (shown,) = _blocks(section, "text")
+    if code.startswith("RC5"):  # raised when converting for the step form, not by the plan
+        monkeypatch.chdir(tmp_path)
+        printed = [d.format() for d in _step_form_diagnostics(source, tmp_path)]
+        assert printed and printed[0] == shown.strip(), printed
+        return
     flags = re.search(r"`reactorc explain pipeline.py ([^`]*)`", section)
     kwargs: dict = {}
     if flags:
