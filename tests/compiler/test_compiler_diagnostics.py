@@ -93,7 +93,7 @@ def test_documented_example_prints_the_documented_diagnostic(
     section = SECTIONS[code]
     (source,) = _blocks(section, "python")
     (shown,) = _blocks(section, "text")
-    if code.startswith("RC5"):  # raised when converting for the step form, not by the plan
+    if code.startswith("RC6"):  # raised when converting for the step form, not by the plan
         monkeypatch.chdir(tmp_path)
         printed = [d.format() for d in _step_form_diagnostics(source, tmp_path)]
         assert printed and printed[0] == shown.strip(), printed
