@@ -198,6 +198,9 @@ def _module_script(
     ctx = run.ctx
     try:
         lowered = script.lower(best, run.index, ctx, within, namespace)
+        lowered_source = parse_text(lowered.text, source.path).source
+        if lowered_source is None:  # a layout the lowering got wrong: refused, never raised
+            raise script.NotLowerable("the laid-out script does not parse")
     except script.NotLowerable as exc:
         run.add(
             "RC116",
@@ -206,9 +209,6 @@ def _module_script(
             "pass --symbol/--loop-line for a function's loop instead, if the file has one",
         )
         return finish(run, None, ranked or [])
-    lowered_source = parse_text(lowered.text, source.path).source
-    if lowered_source is None:
-        raise script.NotLowerable("the laid-out script does not parse")
     inner_hints = replace(
         hints,
         arguments={**{name: name for name in lowered.inputs}, **hints.arguments},

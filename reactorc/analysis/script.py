@@ -634,5 +634,9 @@ def _neutral(type_: str) -> str:
 
 
 def _range(node: cst.CSTNode, ctx: Ctx) -> tuple[int, int]:
+    """First and last line of a statement, a def's or class's decorators included."""
     r = ctx.range(node)
-    return r.start.line, r.end.line
+    start = r.start.line
+    if isinstance(node, (cst.FunctionDef, cst.ClassDef)) and node.decorators:
+        start = min(start, ctx.range(node.decorators[0]).start.line)
+    return start, r.end.line

@@ -697,3 +697,28 @@ def test_a_random_generator_passed_on_as_a_keyword_is_drawn_from_a_seed_field() 
     )
     assert "seed" in {f.name for f in plan.state}
     assert not any(f.name == "seed" and f.live for f in plan.state)
+
+
+def test_a_decorated_function_between_a_scripts_setup_and_loop_moves_out_whole() -> None:
+    """Its decorators go with it (they are lines above the `def`): the laid-out script parses."""
+    plan = plan_of(
+        """
+        import functools
+        import numpy as np
+
+        size = 8
+        frames = []
+
+        @functools.lru_cache(maxsize=None)
+        def palette(n):
+            return np.arange(n)
+
+        for i in range(4):
+            frames.append(np.zeros((size, size, 3)) + palette(4)[i])
+        np.save("clip.npy", np.stack(frames))
+        """
+    )
+    assert plan.ok, [d.format() for d in plan.diagnostics]
+    moved = plan.lowered_source.split("# moved out of the script's function (reactorc)\n", 1)
+    assert len(moved) == 2
+    assert "@functools.lru_cache(maxsize=None)\ndef palette(n):" in moved[1]
