@@ -489,6 +489,38 @@ class Candidate:
 
 
 @dataclass(frozen=True)
+class FileInput:
+    """A picture or a sound the setup reads once from a path (`source_image =
+    imageio.imread(opt.source_image)`), which a client may replace with a file it uploads: an
+    `UploadedFile` field `field` that applies at the next clip.
+
+    `statement` is the index in `Setup.statements` of the read; `path` the code of the path it
+    reads; `call` the reading call's dotted name; `names` the values `inference()` takes from
+    `load()` that are rebuilt from the upload (the read and the setup statements after it that
+    depend on it run again, with the upload's bytes in a file of the same suffix where the path
+    was)."""
+
+    field: str
+    kind: Literal["image", "audio"]
+    statement: int
+    path: str
+    call: str
+    names: tuple[str, ...]
+    description: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "kind": self.kind,
+            "statement": self.statement,
+            "path": self.path,
+            "call": self.call,
+            "names": list(self.names),
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
 class Plan:
     """What to stream, what a client may change, what must be recomputed.
 
@@ -536,6 +568,8 @@ class Plan:
     lowered_source: str = ""
     """For a module script: the file with its script code laid out as the function
     `__reactorc_script__` (same line numbers), which rewrite reads instead of the file."""
+    file_inputs: tuple[FileInput, ...] = ()
+    """Pictures and sounds the setup reads once that clients may upload instead."""
 
     @property
     def ok(self) -> bool:
@@ -580,6 +614,7 @@ class Plan:
             "after_call": [s.to_json() for s in self.after_call],
             "lowered": bool(self.lowered_source),
             "result_name": self.result_name,
+            "file_inputs": [f.to_json() for f in self.file_inputs],
         }
 
     def argument(self, param: str) -> Argument | None:

@@ -515,6 +515,11 @@ def render(
     imports += ["import ast"] if script or (plan.setup is not None and plan.setup.path) else []
     imports += ["import builtins"] if script else []
     imports += ["import sys", "from pathlib import Path", "import numpy"]
+    if plan.file_inputs:
+        imports += ["import os", "import tempfile"]
+        imports += (
+            [] if load is not None and load.arguments else ["from types import SimpleNamespace"]
+        )
     imports += [] if script else ["import importlib.util"]
     if any(f.type == "choice" and f.choices and not f.enum for f in plan.state):
         imports.append("from typing import Literal")
@@ -563,6 +568,7 @@ def render(
         "restart_fields": [f.name for f in plan.state if not f.live],
         "chunked": fl.frames_per_iteration == "chunk",
         "camera": fl.camera is not None,
+        "file_inputs": plan.file_inputs if target == "reactor" else (),
         "inference": inference,
         "summary": _summary(plan),
         "load_kind": _load_kind(plan),

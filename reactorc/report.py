@@ -59,6 +59,12 @@ def print_plan(plan: Plan, console: Console) -> None:
             f"  input clip `{loop.camera.clip}` read as `{loop.camera.expr}`: the wrapper reads "
             "the client's camera there (the clip while none sends)",
         )
+    for fi in plan.file_inputs:
+        _print(
+            console,
+            f"  {'picture' if fi.kind == 'image' else 'sound'} read once, `{fi.call}({fi.path})`: "
+            f"clients may upload one instead (the `{fi.field}` field, from the next clip)",
+        )
 
     if plan.state:
         table = Table(title="state", title_justify="left", show_lines=False)

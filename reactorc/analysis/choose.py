@@ -14,6 +14,7 @@ from reactorc.analysis import (
     candidates,
     driver,
     evidence,
+    file_inputs,
     ranking,
     script,
     sink_writer,
@@ -53,7 +54,9 @@ def analyze(
     """The plan for a parsed file, or a refusal whose diagnostics say why."""
     with _recursion_limit(RECURSION_LIMIT):
         try:
-            return _analyze(source, symbol, loop_line, hints)
+            plan = _analyze(source, symbol, loop_line, hints)
+            found = file_inputs.find(plan)
+            return replace(plan, file_inputs=found) if found else plan
         except (RecursionError, TooDeep):
             d = diagnostic(
                 "RC005",

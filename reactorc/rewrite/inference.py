@@ -1138,6 +1138,11 @@ def _prologue(plan: Plan, pipeline_var: str) -> list[cst.BaseStatement]:
     if plan.setup is not None:
         for name in plan.setup.names:
             out.append(parse_stmt(f"{name} = {WRAPPER_SELF}.arguments.{name}"))
+    for fi in plan.file_inputs:  # a client's upload in place of the file the setup read
+        rebuilt = f"rebuilt_{fi.field}"
+        sets = "".join(f"    {name} = {rebuilt}.{name}\n" for name in fi.names)
+        out.append(parse_stmt(f"{rebuilt} = {WRAPPER_SELF}.file_input({fi.field!r})\n"))
+        out.append(parse_stmt(f"if {rebuilt} is not None:\n{sets}"))
     for pre in plan.pre_loop:
         if pre.synthetic:
             out.append(parse_stmt(pre.code))

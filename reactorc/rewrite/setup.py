@@ -55,6 +55,10 @@ class Load:
     """Names taken from the `--entry` script's definitions (`entry.<name>`)."""
     options: tuple[tuple[str, str], ...]
     """(option, default code) of the driver's command line, for the wrapper's OPTIONS."""
+    rebuilds: str = ""
+    """For each file input: a function of the uploaded file's path that runs the read and the
+    statements after it that depend on it, returning the rebuilt values; defined at the end of
+    `load()` (a closure over its variables) and kept in `self.rebuild[field]`."""
 
 
 def load_body(plan: Plan, original: cst.Module, entry: cst.Module | None) -> Load | None:
@@ -134,6 +138,7 @@ def load_body(plan: Plan, original: cst.Module, entry: cst.Module | None) -> Loa
         pipeline = _code(expr)
     body = cst.Module(body=list(block.body)).code if block.body else ""
     options = tuple((k.name, k.default_code) for k in setup.config) if setup else ()
+    rebuilds = _rebuilds(plan, list(block.body), dict(values))
     return Load(
         statements=_indent(body, 8),
         pipeline=pipeline,
@@ -142,7 +147,51 @@ def load_body(plan: Plan, original: cst.Module, entry: cst.Module | None) -> Loa
         globals=tuple(globals_),
         entry_names=tuple(entry_names),
         options=options,
+        rebuilds=_indent(rebuilds, 8) if rebuilds else "",
     )
+
+
+def _rebuilds(plan: Plan, statements: list[cst.BaseStatement], values: dict[str, str]) -> str:
+    """`def rebuild_<field>(path): ...; return SimpleNamespace(...)` per file input: the read
+    with `path` where the original's path was, then the setup statements that depend on it."""
+    out: list[str] = []
+    for fi in plan.file_inputs:
+        if fi.statement >= len(statements):
+            continue
+        read = statements[fi.statement].visit(_PathSwap(fi.path, "uploaded_path"))
+        tainted = bound_names(read)
+        body: list[cst.BaseStatement] = [read]  # type: ignore[list-item]
+        for stmt in statements[fi.statement + 1 :]:
+            if referenced_names(stmt) & tainted:
+                body.append(stmt)
+                tainted |= bound_names(stmt)
+        fields = ", ".join(f"{name}={values.get(name, name)}" for name in fi.names)
+        body.append(parse_stmt(f"return SimpleNamespace({fields})\n"))
+        fn = cst.FunctionDef(
+            name=cst.Name(f"rebuild_{fi.field}"),
+            params=cst.Parameters(params=[cst.Param(cst.Name("uploaded_path"))]),
+            body=cst.IndentedBlock(body=body),
+        )
+        out.append(cst.Module(body=[fn]).code)
+        out.append(f"self.rebuild[{fi.field!r}] = rebuild_{fi.field}\n")
+    if not out:
+        return ""
+    return "self.rebuild = {}\n" + "".join(out)
+
+
+class _PathSwap(cst.CSTTransformer):
+    """The read's path argument -> `name` (the uploaded file's path)."""
+
+    def __init__(self, path: str, name: str) -> None:
+        self.path = path
+        self.name = name
+        self.done = False
+
+    def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
+        if not self.done and _code(original.value) == self.path:
+            self.done = True
+            return updated.with_changes(value=cst.Name(self.name))
+        return updated
 
 
 def _code(node: cst.CSTNode) -> str:

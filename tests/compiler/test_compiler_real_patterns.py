@@ -722,3 +722,43 @@ def test_a_decorated_function_between_a_scripts_setup_and_loop_moves_out_whole()
     moved = plan.lowered_source.split("# moved out of the script's function (reactorc)\n", 1)
     assert len(moved) == 2
     assert "@functools.lru_cache(maxsize=None)\ndef palette(n):" in moved[1]
+
+
+PORTRAIT_DRIVER = """
+    import argparse
+    import imageio
+    import torch
+
+    def animate(source, driving, model, strength: float = 1.0):
+        out = []
+        for i in range(len(driving)):
+            out.append(model(source, driving[i]) * strength)
+        return out
+
+    if __name__ == "__main__":
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--source", default="face.png")
+        parser.add_argument("--frames", default="frames/")
+        parser.add_argument("--ckpt", default="model.pth")
+        opt = parser.parse_args()
+        model = torch.load(opt.ckpt)
+        logo = imageio.imread("logo.png")
+        faces = [imageio.imread(f) for f in sorted_files(opt.frames)]
+        source = imageio.imread(opt.source)[..., :3]
+        animate(source, faces, model)
+"""
+
+
+def test_a_picture_the_driver_reads_once_is_a_file_input_and_nothing_else_is() -> None:
+    """The source portrait is; a checkpoint (`torch.load`), a folder of frames read in a
+    comprehension, and a picture that never reaches the stream (`logo`) are not."""
+    plan = plan_of(PORTRAIT_DRIVER)
+    assert plan.ok and plan.symbol == "animate"
+    (fi,) = plan.file_inputs
+    assert (fi.field, fi.kind, fi.call, fi.path, fi.names) == (
+        "source",
+        "image",
+        "imageio.imread",
+        "opt.source",
+        ("source",),
+    )
