@@ -45,6 +45,10 @@ find_python312() {
 }
 
 mkdir -p "$CACHE"
+# While this runs, $CACHE/.building holds its pid: tests/platform waits for it to finish
+# (.ci/run builds in the background while the other tests run).
+echo $$ >"$CACHE/.building"
+trap 'rm -f "$CACHE/.building"' EXIT
 PY312=""
 for version in "3.10.0" "2.7.8"; do
     env="$CACHE/reactor-runtime-$version"

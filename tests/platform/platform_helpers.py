@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +79,43 @@ def state_changes(pipeline: Path, plan: Plan) -> list[tuple[int, str, Any]]:
     return changes
 
 
+BUILD_WAIT = 1200.0
+"""Seconds to wait for a scripts/platform-envs.sh still building (in .ci/run, in the background)."""
+
+
+def wait_for_build(timeout: float = BUILD_WAIT, cache: Path = CACHE) -> None:
+    """Return once no scripts/platform-envs.sh is building (its pid in `cache`/.building), or
+    after `timeout` seconds."""
+    marker = cache / ".building"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            pid = int(marker.read_text().strip())
+        except (OSError, ValueError):
+            return  # no build running
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return  # a build that died without cleaning up
+        except PermissionError:
+            pass  # alive, another user's
+        if _zombie(pid):
+            return  # ended, not yet reaped by its parent
+        time.sleep(1.0)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
+
+
 def runtime_python(version: str) -> Path | None:
-    """The runtime environment's python, when scripts/platform-envs.sh has built it."""
+    """The runtime environment's python, when scripts/platform-envs.sh has built it (waiting
+    for a build still running)."""
+    wait_for_build()
     env = CACHE / f"reactor-runtime-{version}"
     python = env / "bin" / "python"
     return python if python.is_file() and (env / ".reactorc-spec").is_file() else None

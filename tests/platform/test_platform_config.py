@@ -80,3 +80,27 @@ def test_a_config_file_that_is_not_a_mapping_is_one_clear_error(
 def test_load_reads_the_config_before_anything_else(model: type) -> None:
     body = inspect.getsource(model.load).split('"""')[-1].strip().splitlines()
     assert body[0].strip() == "config = read_config(config)"
+
+
+def test_the_platform_tests_wait_for_an_environment_build_still_running(tmp_path: Path) -> None:
+    """.ci/run builds the environments in the background: a running build (its pid in
+    .building) is waited for; a finished or dead one is not."""
+    import subprocess
+    import time
+
+    from platform_helpers import wait_for_build
+
+    wait_for_build(timeout=5, cache=tmp_path)  # no build: returns at once
+    marker = tmp_path / ".building"
+    build = subprocess.Popen(["bash", "-c", f"sleep 1.5; rm -f {marker}"])  # as the script does
+    marker.write_text(f"{build.pid}\n")
+    started = time.monotonic()
+    waiter = subprocess.Popen(["sleep", "0"])  # a pid that is gone by the time it is read
+    waiter.wait()
+    wait_for_build(timeout=30, cache=tmp_path)
+    assert 1.0 <= time.monotonic() - started < 20  # it waited for the build, not longer
+    assert build.wait(timeout=5) == 0
+    marker.write_text(f"{waiter.pid}\n")
+    started = time.monotonic()
+    wait_for_build(timeout=30, cache=tmp_path)  # a dead build's marker: no wait
+    assert time.monotonic() - started < 1.0
