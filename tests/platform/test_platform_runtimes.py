@@ -117,7 +117,12 @@ def serve_and_command(
     return report
 
 
-@pytest.mark.timeout(360)
+def _stalled_on_2x(runtime: str, report: dict[str, Any]) -> bool:
+    """Frames stopped coming from a reactor-runtime 2.x server (the client timed out)."""
+    return runtime.startswith("2.") and "stuck in" in str(report.get("error", ""))
+
+
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize(
     ("fixture", "target", "runtime"),
     CASES,
@@ -128,6 +133,14 @@ def test_the_converted_model_loads_streams_and_obeys_a_live_command(
 ) -> None:
     field, value = PLATFORM_FIXTURES[fixture]
     report = serve_and_command(fixture, target, runtime, field, value, tmp_path, lo_host)
+    if _stalled_on_2x(runtime, report):
+        # reactor-runtime 2.7.8 now and then stops sending frames mid-stream on loopback (about
+        # one run in five under pytest here, none in twenty outside it; its log shows nothing
+        # before our client gives up): serve once more; a second stall fails the test
+        again = tmp_path / "again"
+        again.mkdir()
+        report = serve_and_command(fixture, target, runtime, field, value, again, lo_host)
+        report["served_twice"] = True
     assert "error" not in report, report
     assert report["frames_before"] == FRAMES_BEFORE
     # before the command every frame is close to one of the default clip's (the codec's noise);
