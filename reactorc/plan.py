@@ -40,6 +40,8 @@ SourceKind = Literal[
 default, a literal a call site in the file passes, the file's own driver (`main()`, the
 `__main__` block, another method), a driver script (`--entry`), drawn from the `seed` field, built
 from the `prompt` field, a config.yml key, the sidecar `reactorc.yaml` / `--arg`, or nowhere yet."""
+LOADED_SOURCES: frozenset[str] = frozenset({"driver", "entry", "sidecar", "config"})
+"""Sources whose value `load()` computes once and keeps in `self.arguments`."""
 JSONValue = None | bool | int | float | str | list[Any] | dict[str, Any]
 
 

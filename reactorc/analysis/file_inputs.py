@@ -14,7 +14,7 @@ import keyword
 import libcst as cst
 
 from reactorc.analysis._cst import dotted, iter_nodes, names_of
-from reactorc.plan import FileInput, Plan
+from reactorc.plan import LOADED_SOURCES, FileInput, Plan
 
 IMAGE_READS = frozenset(
     {
@@ -49,7 +49,7 @@ def find(plan: Plan) -> tuple[FileInput, ...]:
             statements.append(cst.parse_statement(code + "\n"))
         except cst.ParserSyntaxError:
             statements.append(None)
-    kept = set(setup.names) | {a.param for a in plan.arguments if a.source in _LOADED}
+    kept = set(setup.names) | {a.param for a in plan.arguments if a.source in LOADED_SOURCES}
     taken = {f.name for f in plan.state}
     out: list[FileInput] = []
     for index, stmt in enumerate(statements):
@@ -89,13 +89,10 @@ def find(plan: Plan) -> tuple[FileInput, ...]:
     return tuple(out)
 
 
-_LOADED = frozenset({"driver", "entry", "sidecar", "config"})
-
-
 def _values(plan: Plan, kept: set[str]) -> list[tuple[str, set[str]]]:
     """What `load()` keeps for `inference()`: each name with the setup names its value reads."""
     out: list[tuple[str, set[str]]] = []
-    codes = {a.param: a.code for a in plan.arguments if a.source in _LOADED}
+    codes = {a.param: a.code for a in plan.arguments if a.source in LOADED_SOURCES}
     for name in sorted(kept):
         code = codes.get(name) or name
         try:

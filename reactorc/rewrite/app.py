@@ -605,11 +605,12 @@ def _refuse_carried_bindings(fn: cst.FunctionDef, carried: set[str]) -> None:
             )
 
 
-def _state_nodes(fn: cst.FunctionDef) -> set[int]:
-    """`self.state` attribute nodes: the live state, the step's input in the step form."""
+def _state_nodes(node: cst.CSTNode) -> set[int]:
+    """`self.state` attribute nodes in `node`: the live state, the step's input in the step
+    form."""
     return {
         id(n)
-        for n in iter_nodes(fn.body)
+        for n in iter_nodes(node)
         if isinstance(n, cst.Attribute)
         and isinstance(n.value, cst.Name)
         and n.value.value == "self"
@@ -808,7 +809,7 @@ def step_form(inference: Inference) -> StepForm:
     order = {name: i for i, name in enumerate(_binding_order(fn, names))}
     carried_names = sorted(carried, key=lambda n: order.get(n, len(order)))
     _refuse_carried_bindings(fn, carried)
-    state_nodes = _state_nodes(fn)
+    state_nodes = _state_nodes(fn.body)
     _refuse_stale_state(wrapper, fn, before, carried, names, state_nodes)
 
     mentioned = referenced_names(fn.body) | set(names.counts)  # the original's names, globals too
@@ -991,7 +992,7 @@ def _rotate_tail(module: cst.Module) -> tuple[cst.Module, str]:
     if last is None or loop.orelse is not None:
         return module, ""
     tail = body[last + 1 :]
-    if not tail or not any(_state_nodes_in(stmt) for stmt in tail):
+    if not tail or not any(_state_nodes(stmt) for stmt in tail):
         return module, ""
     if not _yields_last(body[last]):
         return module, ""  # a yield in the middle of a block: the tail stays in its step
@@ -1052,16 +1053,6 @@ def _rotate_tail(module: cst.Module) -> tuple[cst.Module, str]:
     return done, _header_code(loop)  # type: ignore[return-value]
 
 
-def _state_nodes_in(node: cst.CSTNode) -> bool:
-    return any(
-        isinstance(n, cst.Attribute)
-        and isinstance(n.value, cst.Name)
-        and n.value.value == "self"
-        and n.attr.value == "state"
-        for n in iter_nodes(node)
-    )
-
-
 def _yields_last(stmt: cst.BaseStatement) -> bool:
     """`yield x`, or an `if` each of whose branches yields nothing or yields as its last
     statement (and nowhere else): after the yield, nothing of the statement is left to run."""
@@ -1084,7 +1075,7 @@ def _yields_last(stmt: cst.BaseStatement) -> bool:
             else:
                 branches.append(other.body.body)  # type: ignore[arg-type]
                 other = None
-        if any(_yields(stmt.test) for stmt in [stmt]):
+        if _yields(stmt.test):
             return False
         for block in branches:
             if not any(_yields(b) for b in block):

@@ -17,7 +17,7 @@ from typing import Literal
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from reactorc.plan import CameraRead, Plan, PreLoopStatement, Sink, Span
+from reactorc.plan import LOADED_SOURCES, CameraRead, Plan, PreLoopStatement, Sink, Span
 from reactorc.rewrite.chunk import (
     OffsetSlices,
     accumulator,
@@ -82,10 +82,6 @@ WRAPPER_NAMES: dict[str, str] = {
 }
 """Module-level names the wrapper defines itself, with the import that binds them ("" = its own
 definition): an original's global of the same name is bound under another name."""
-
-
-LOADED_SOURCES = frozenset({"driver", "entry", "sidecar", "config"})
-"""Argument sources whose value `load()` computes once (kept in `self.arguments`)."""
 
 
 class RewriteError(Exception):

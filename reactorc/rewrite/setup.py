@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from reactorc.plan import Plan
+from reactorc.plan import LOADED_SOURCES, Plan
 from reactorc.rewrite.names import (
     bound_names,
     module_bindings,
@@ -27,7 +27,6 @@ from reactorc.rewrite.names import (
 
 OPTIONS_MARK = "__reactorc_options__"
 """What the analysis put where the driver parsed its command line."""
-LOADED_SOURCES = frozenset({"driver", "entry", "sidecar", "config"})
 WRAPPER_OWN = frozenset({"self", "config", "OPTIONS", "argparse", "SimpleNamespace"})
 
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from reactorc.plan import Plan
+from reactorc.plan import LOADED_SOURCES, Plan
 
 
 class ReferenceUnavailable(Exception):
@@ -102,9 +102,6 @@ def _in_folder(folder: Path) -> Iterator[None]:
             yield
     finally:
         os.chdir(previous)
-
-
-LOADED_SOURCES = ("driver", "entry", "sidecar", "config")
 
 
 def call_arguments(plan: Plan, twin: Any, module: ModuleType) -> dict[str, Any]:
